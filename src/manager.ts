@@ -1,0 +1,337 @@
+import { anywebSource, validateGrant } from './anyweb-source.js'
+import { ErrorCode, InvalidResponseError, isServiceTokenError, ServiceTokenError, TokenRequestError } from './errors.js'
+import { resolveOptions } from './options.js'
+import type { Resolved } from './options.js'
+import type {
+  GetTokenOptions,
+  RefreshReason,
+  StoredToken,
+  TokenManager,
+  TokenManagerOptions,
+  TokenSnapshot,
+} from './types.js'
+
+/** A token with the two moments that govern it, computed once when it arrives. */
+interface Entry extends StoredToken {
+  /** From here on, a call starts a background refresh and still gets this token. */
+  refreshAt: number
+  /** From here on, callers wait for a new token. Never after `expiresAt`. */
+  blockAt: number
+}
+
+/** The one refresh under way, shared by every caller. */
+interface Flight {
+  promise: Promise<Entry>
+}
+
+/** Resolves after `ms` unless `signal` aborts first; never rejects, so a closed manager simply stops. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Settles like `promise`, or rejects with `signal.reason` as soon as the caller's signal aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
+}
+
+function closedError(): ServiceTokenError {
+  return new ServiceTokenError(ErrorCode.Closed, 'The token manager is closed; create a new one to get tokens.', {
+    retryable: false,
+  })
+}
+
+/**
+ * Creates the manager that fetches, caches and refreshes one token for all callers.
+ *
+ * With `{ appid, secret }` it gets AnyWeb ServiceTokens from `baseUrl` (default
+ * `https://api.anyweb.cc`); with `{ source }` it gets tokens from any provider.
+ *
+ * @throws {ConfigurationError} synchronously, when an option is missing or invalid (`ERR_INVALID_OPTION`).
+ * @example
+ * ```ts
+ * import { createTokenManager } from 'anyweb-service-token'
+ *
+ * const manager = createTokenManager({ appid: process.env.ANYWEB_APPID!, secret: process.env.ANYWEB_SECRET! })
+ * const serviceToken = await manager.getToken()
+ * ```
+ * @example
+ * ```ts
+ * // Any other provider: return the token and its lifetime in seconds.
+ * const manager = createTokenManager({
+ *   source: async ({ signal }) => {
+ *     const res = await fetch('https://auth.example.com/token', { method: 'POST', signal })
+ *     const body = await res.json()
+ *     return { token: body.access_token, expiresIn: body.expires_in }
+ *   },
+ *   baseUrl: 'https://api.example.com',
+ * })
+ * ```
+ */
+function createTokenManager(options: TokenManagerOptions): TokenManager {
+  const config: Resolved = resolveOptions(options)
+  const { now, random, emit, store, storeKey, retry } = config
+  const source = config.source ?? anywebSource(config.anyweb!, now)
+
+  let entry: Entry | undefined
+  let flight: Flight | undefined
+  /** Consecutive transient failures; drives the backoff. */
+  let failures = 0
+  /** No new attempt before this moment (backoff or Retry-After) unless forced. */
+  let retryAt = 0
+  let lastError: ServiceTokenError | undefined
+  /** After a final error, callers get `finalError` until this moment. */
+  let cooldownUntil = 0
+  let finalError: ServiceTokenError | undefined
+  /** The last token thrown away, so a store that still holds it cannot hand it back. */
+  let invalidated: string | undefined
+  const lifecycle = new AbortController()
+
+  function schedule(token: StoredToken, previous: Entry | undefined, at: number): Entry {
+    const lifetime = token.expiresAt - token.issuedAt
+    const soft = Math.min(config.refreshWindow, lifetime / 2)
+    const hard = Math.min(config.expiryMargin, lifetime / 4)
+    const blockAt = token.expiresAt - hard
+    // Jitter moves the refresh towards expiry by up to half the soft window, so that many processes
+    // holding the same token do not all refresh at the same instant.
+    let refreshAt = Math.min(token.expiresAt - soft * (1 - 0.5 * random()), blockAt)
+    if (previous !== undefined && token.expiresAt <= previous.expiresAt) {
+      // The provider handed back a token that expires no later than the last one: asking again at once
+      // would get the same answer, so back off by half the time left (at least minRefreshInterval).
+      refreshAt = at + Math.max(config.minRefreshInterval, (token.expiresAt - at) / 2)
+      return { ...token, refreshAt, blockAt: Math.min(token.expiresAt, Math.max(blockAt, refreshAt)) }
+    }
+    return { ...token, refreshAt, blockAt }
+  }
+
+  function toError(error: unknown, attemptSignal: AbortSignal): ServiceTokenError {
+    if (lifecycle.signal.aborted) return closedError()
+    if (attemptSignal.aborted) {
+      return new TokenRequestError(
+        ErrorCode.Timeout,
+        `The token request took longer than ${config.timeout} ms and was aborted (option \`timeout\`).`,
+        { cause: attemptSignal.reason },
+      )
+    }
+    if (isServiceTokenError(error)) return error
+    return new TokenRequestError(
+      ErrorCode.Source,
+      `The token source failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    )
+  }
+
+  /** One call to the source, bounded by `timeout` even if the source ignores its signal. */
+  async function attemptOnce(): Promise<StoredToken> {
+    const attempt = new AbortController()
+    const onClose = (): void => attempt.abort(lifecycle.signal.reason)
+    lifecycle.signal.addEventListener('abort', onClose, { once: true })
+    const timer = setTimeout(() => attempt.abort(), config.timeout)
+    const issuedAt = now()
+    try {
+      const grant = await untilAborted(source({ signal: attempt.signal }), attempt.signal)
+      const { token, expiresIn } = validateGrant(grant)
+      const expiresAt = issuedAt + expiresIn * 1000
+      if (expiresAt <= now()) {
+        throw new InvalidResponseError(`The token arrived already expired (expiresIn ${expiresIn} s was shorter than the request).`)
+      }
+      return { token, expiresAt, issuedAt }
+    } catch (error) {
+      throw toError(error, attempt.signal)
+    } finally {
+      clearTimeout(timer)
+      lifecycle.signal.removeEventListener('abort', onClose)
+    }
+  }
+
+  async function readStore(): Promise<StoredToken | undefined> {
+    try {
+      const stored = await store.get(storeKey)
+      const usable =
+        stored !== undefined && stored.token !== invalidated && stored.expiresAt > (entry?.expiresAt ?? now())
+      return usable ? stored : undefined
+    } catch (error) {
+      emit({ type: 'store-error', operation: 'get', error })
+      return undefined
+    }
+  }
+
+  function writeStore(operation: 'set' | 'delete', run: () => unknown): void {
+    // Callers never wait for the store: it only shares what this process already has.
+    Promise.resolve()
+      .then(run)
+      .catch((error: unknown) => emit({ type: 'store-error', operation, error }))
+  }
+
+  async function runFlight(reason: RefreshReason): Promise<Entry> {
+    // Another manager sharing the store may already have a newer token.
+    if (reason !== 'forced') {
+      const stored = await readStore()
+      if (stored !== undefined) {
+        const candidate = schedule(stored, entry, now())
+        if (now() < candidate.blockAt) {
+          emit({ type: 'token-from-store', reason, expiresAt: stored.expiresAt })
+          return (entry = candidate)
+        }
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (lifecycle.signal.aborted) throw closedError()
+      emit({ type: 'token-request', reason, attempt })
+      const startedAt = now()
+      try {
+        const token = await attemptOnce()
+        const previous = entry
+        entry = schedule(token, previous, now())
+        failures = 0
+        retryAt = 0
+        lastError = undefined
+        writeStore('set', () => store.set(storeKey, token))
+        emit({
+          type: 'token-refreshed',
+          reason,
+          attempt,
+          expiresAt: token.expiresAt,
+          durationMs: now() - startedAt,
+          advanced: previous === undefined || token.expiresAt > previous.expiresAt,
+        })
+        return entry
+      } catch (caught) {
+        const error = caught as ServiceTokenError
+        if (error.code === ErrorCode.Closed) throw error
+        if (!error.retryable) {
+          cooldownUntil = now() + config.cooldown
+          finalError = error
+          emit({ type: 'token-request-failed', reason, attempt, error, final: true, retryInMs: config.cooldown })
+          throw error
+        }
+        failures++
+        // Full jitter (AWS architecture blog): a random delay up to an exponentially growing ceiling.
+        const ceiling = Math.min(retry.maxDelay, retry.baseDelay * 2 ** (failures - 1))
+        const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0
+        const delay = Math.min(retry.maxDelay, Math.max(ceiling * random(), retryAfter))
+        retryAt = now() + delay
+        lastError = error
+        const final = attempt >= retry.attempts
+        emit({ type: 'token-request-failed', reason, attempt, error, final, retryInMs: delay })
+        if (final) throw error
+        await pause(delay, lifecycle.signal)
+      }
+    }
+  }
+
+  function startFlight(reason: RefreshReason): Flight {
+    const promise = runFlight(reason)
+    const current: Flight = { promise }
+    flight = current
+    const clear = (): void => {
+      if (flight === current) flight = undefined
+    }
+    // Background refreshes may have no waiter: the rejection is recorded in state, never unhandled.
+    promise.then(clear, clear)
+    return current
+  }
+
+  /** The token to hand out after a refresh fails: the old one, as long as it has not expired. */
+  function tokenOrThrow(error: unknown): string {
+    if (entry !== undefined && now() < entry.expiresAt && !lifecycle.signal.aborted) return entry.token
+    throw error
+  }
+
+  function join(reason: RefreshReason, signal: AbortSignal | undefined): Promise<string> {
+    const current = flight ?? startFlight(reason)
+    return untilAborted(
+      current.promise.then((fresh) => fresh.token, tokenOrThrow),
+      signal,
+    )
+  }
+
+  function getToken(options: GetTokenOptions = {}): Promise<string> {
+    const { signal } = options
+    if (lifecycle.signal.aborted) return Promise.reject(closedError())
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    const at = now()
+    const current = entry
+    const blocked = flight === undefined && (at < cooldownUntil || at < retryAt)
+    if (current !== undefined && at < current.expiresAt) {
+      if (at < current.blockAt) {
+        if (at >= current.refreshAt && !blocked && flight === undefined) startFlight('ahead')
+        return Promise.resolve(current.token)
+      }
+      // Hard window: wait for a new token, unless a refresh may not be tried yet; the old one is still valid.
+      return blocked ? Promise.resolve(current.token) : join('expiring', signal)
+    }
+    if (blocked) return Promise.reject(at < cooldownUntil ? finalError : lastError)
+    return join('missing', signal)
+  }
+
+  function refresh(options: GetTokenOptions = {}): Promise<string> {
+    if (lifecycle.signal.aborted) return Promise.reject(closedError())
+    if (flight === undefined && now() < cooldownUntil) return Promise.reject(finalError)
+    const current = flight ?? startFlight('forced')
+    return untilAborted(
+      current.promise.then((fresh) => fresh.token),
+      options.signal,
+    )
+  }
+
+  function invalidate(token: string): boolean {
+    if (entry === undefined || entry.token !== token) return false
+    const { expiresAt } = entry
+    entry = undefined
+    invalidated = token
+    writeStore('delete', () => store.delete(storeKey, token))
+    emit({ type: 'token-invalidated', expiresAt })
+    return true
+  }
+
+  function peek(): TokenSnapshot | undefined {
+    if (entry === undefined || now() >= entry.expiresAt) return undefined
+    return { token: entry.token, expiresAt: entry.expiresAt }
+  }
+
+  function close(): void {
+    if (lifecycle.signal.aborted) return
+    lifecycle.abort(closedError())
+    entry = undefined
+  }
+
+  const manager: TokenManager = {
+    getToken,
+    invalidate,
+    refresh,
+    peek,
+    close,
+    [Symbol.dispose]: close,
+    baseUrl: config.baseUrl,
+    tokenUrl: config.tokenUrl,
+  }
+  return Object.freeze(manager)
+}
+
+export { createTokenManager }

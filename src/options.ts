@@ -1,0 +1,186 @@
+import { ConfigurationError } from './errors.js'
+import { memoryStore } from './memory-store.js'
+import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenSource, TokenStore } from './types.js'
+
+/** The AnyWeb production API. */
+const DEFAULT_BASE_URL = 'https://api.anyweb.cc'
+/** The token endpoint, relative to the base URL. */
+const TOKEN_PATH = '/service/serviceToken'
+
+/** Every option with its default applied and checked; nothing below this needs an `undefined` check. */
+interface ResolvedOptions {
+  refreshWindow: number
+  expiryMargin: number
+  minRefreshInterval: number
+  timeout: number
+  cooldown: number
+  retry: { attempts: number; baseDelay: number; maxDelay: number }
+  store: TokenStore
+  storeKey: string
+  now: () => number
+  random: () => number
+  emit: (event: TokenManagerEvent) => void
+  baseUrl: string | undefined
+  tokenUrl: string | undefined
+}
+
+/** What AnyWeb needs besides the common options; `undefined` for a custom source. */
+interface ResolvedAnyWeb {
+  appid: string
+  secret: string
+  baseUrl: string
+  fetch: FetchLike
+}
+
+type Resolved = ResolvedOptions & { source: TokenSource | undefined; anyweb: ResolvedAnyWeb | undefined }
+
+function fail(option: string, message: string): never {
+  throw new ConfigurationError(option, `Invalid option \`${option}\`: ${message}`)
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  return typeof value
+}
+
+function nonNegative(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    fail(option, `expected a finite number of milliseconds ≥ 0, got ${typeof value === 'number' ? value : describe(value)}.`)
+  }
+  return value
+}
+
+function positiveInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    fail(option, `expected a whole number ≥ 1, got ${typeof value === 'number' ? value : describe(value)}.`)
+  }
+  return value
+}
+
+function fn<T>(option: string, value: unknown, fallback: T): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') fail(option, `expected a function, got ${describe(value)}.`)
+  return value as T
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]'])
+
+/** True for 127.0.0.0/8, ::1 and localhost: the only places a token may travel over plain HTTP. */
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname)
+}
+
+/** Checks a base URL and returns it without a trailing slash. */
+function resolveBaseUrl(value: unknown): string {
+  if (typeof value !== 'string' || value === '') fail('baseUrl', `expected a URL string, got ${describe(value)}.`)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    fail('baseUrl', `"${value}" is not an absolute URL (expected e.g. "${DEFAULT_BASE_URL}").`)
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    fail(
+      'baseUrl',
+      `"${url.origin}" must use https: the secret and tokens would travel in clear text. ` +
+        'Plain http is allowed only for loopback addresses (127.0.0.1, ::1, localhost), e.g. the emulator.',
+    )
+  }
+  if (url.search !== '' || url.hash !== '') fail('baseUrl', 'must not contain a query string or a fragment.')
+  return url.href.replace(/\/+$/, '')
+}
+
+function credential(option: 'appid' | 'secret', value: unknown): string {
+  if (typeof value !== 'string') {
+    fail(option, `expected a non-empty string, got ${describe(value)}. ` + 'Pass the value from the AnyWeb developer console.')
+  }
+  if (value.trim() === '') fail(option, 'is empty. Pass the value from the AnyWeb developer console.')
+  return value
+}
+
+function resolveStore(value: unknown): TokenStore {
+  if (value === undefined) return memoryStore()
+  const store = value as Partial<TokenStore> | null
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof store.get !== 'function' ||
+    typeof store.set !== 'function' ||
+    typeof store.delete !== 'function'
+  ) {
+    fail('store', 'expected an object with get, set and delete methods (see the TokenStore type).')
+  }
+  return store as TokenStore
+}
+
+/** Validates and normalises the options of `createTokenManager` once; throws {@link ConfigurationError}. */
+function resolveOptions(options: TokenManagerOptions): Resolved {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('options', 'createTokenManager() needs an options object: { appid, secret } or { source }.')
+  }
+  const input = options as Partial<Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source', unknown>>
+  const hasSource = input.source !== undefined
+  if (hasSource && (input.appid !== undefined || input.secret !== undefined)) {
+    fail('source', 'pass either { appid, secret } for AnyWeb or { source } for another provider, not both.')
+  }
+
+  let anyweb: ResolvedAnyWeb | undefined
+  let source: TokenSource | undefined
+  let baseUrl: string | undefined
+  let tokenUrl: string | undefined
+  if (hasSource) {
+    source = fn<TokenSource>('source', input.source, undefined as never)
+    if (input.fetch !== undefined) fail('fetch', 'is only used for AnyWeb token requests; a custom `source` does its own fetching.')
+    baseUrl = input.baseUrl === undefined ? undefined : resolveBaseUrl(input.baseUrl)
+  } else {
+    const appid = credential('appid', input.appid)
+    const secret = credential('secret', input.secret)
+    baseUrl = resolveBaseUrl(input.baseUrl ?? DEFAULT_BASE_URL)
+    tokenUrl = baseUrl + TOKEN_PATH
+    const fetchImpl = fn<FetchLike | undefined>('fetch', input.fetch, globalThis.fetch?.bind(globalThis))
+    if (fetchImpl === undefined) fail('fetch', 'no global fetch exists in this runtime; pass one.')
+    anyweb = { appid, secret, baseUrl, fetch: fetchImpl }
+  }
+
+  const retry = (input.retry ?? {}) as Partial<Record<'attempts' | 'baseDelay' | 'maxDelay', unknown>>
+  if (typeof retry !== 'object' || retry === null) fail('retry', `expected an object, got ${describe(retry)}.`)
+  const onEvent = fn<((event: TokenManagerEvent) => void) | undefined>('onEvent', input.onEvent, undefined)
+  const storeKey = input.storeKey ?? (anyweb ? `anyweb:${anyweb.baseUrl}:${anyweb.appid}` : 'default')
+  if (typeof storeKey !== 'string' || storeKey === '') fail('storeKey', 'expected a non-empty string.')
+
+  return {
+    source,
+    anyweb,
+    baseUrl,
+    tokenUrl,
+    refreshWindow: nonNegative('refreshWindow', input.refreshWindow, 300_000),
+    expiryMargin: nonNegative('expiryMargin', input.expiryMargin, 10_000),
+    minRefreshInterval: nonNegative('minRefreshInterval', input.minRefreshInterval, 1_000),
+    timeout: positiveInteger('timeout', input.timeout, 10_000),
+    cooldown: nonNegative('cooldown', input.cooldown, 30_000),
+    retry: {
+      attempts: positiveInteger('retry.attempts', retry.attempts, 3),
+      baseDelay: nonNegative('retry.baseDelay', retry.baseDelay, 250),
+      maxDelay: nonNegative('retry.maxDelay', retry.maxDelay, 60_000),
+    },
+    store: resolveStore(input.store),
+    storeKey,
+    now: fn('now', input.now, () => Date.now()),
+    random: fn('random', input.random, Math.random),
+    emit: onEvent
+      ? (event) => {
+          try {
+            onEvent(event)
+          } catch {
+            // A faulty listener must not break token delivery.
+          }
+        }
+      : () => {},
+  }
+}
+
+export { DEFAULT_BASE_URL, isLoopback, resolveOptions, TOKEN_PATH }
+export type { Resolved, ResolvedAnyWeb, ResolvedOptions }

@@ -1,0 +1,270 @@
+import type { ServiceTokenError } from './errors.js'
+
+/** A value or a promise of it. */
+type Awaitable<T> = T | Promise<T>
+
+/** The fetch signature the library calls: the web-standard one. */
+type FetchLike = (input: Request | URL | string, init?: RequestInit) => Promise<Response>
+
+/** What a token source returns: the token and its lifetime in seconds, counted from when it was asked for. */
+interface TokenGrant {
+  /** The opaque token. */
+  token: string
+  /** Lifetime in seconds from the moment the request was sent. */
+  expiresIn: number
+}
+
+/** What a token source receives. */
+interface TokenSourceContext {
+  /** Aborted when the manager's `timeout` elapses or the manager is closed. Pass it to fetch. */
+  signal: AbortSignal
+}
+
+/**
+ * Fetches one new token. Throw a {@link ServiceTokenError} with `retryable: false` to make a failure
+ * final (no retry, cooldown); anything else thrown is treated as transient.
+ */
+type TokenSource = (context: TokenSourceContext) => Promise<TokenGrant>
+
+/** A token as the manager keeps it and as stores hold it. Times are epoch milliseconds. */
+interface StoredToken {
+  /** The opaque token. */
+  token: string
+  /** When it stops being valid: the send time of its request plus `expiresIn`. */
+  expiresAt: number
+  /** When its request was sent. */
+  issuedAt: number
+}
+
+/**
+ * Where the manager keeps its token, so several managers (or processes) can share one.
+ * Every method may be synchronous or return a promise; a method that throws or rejects is reported as a
+ * `store-error` event and the manager goes on with its own in-memory copy.
+ */
+interface TokenStore {
+  /** The token stored under `key`, if any. */
+  get(key: string): Awaitable<StoredToken | undefined>
+  /** Stores `value` under `key` (a store may drop it at `value.expiresAt`). */
+  set(key: string, value: StoredToken): Awaitable<void>
+  /** Compare-and-delete: removes the entry only if it still holds `token`; says whether it did. */
+  delete(key: string, token: string): Awaitable<boolean>
+}
+
+/** The result of {@link TokenManager.peek}. */
+interface TokenSnapshot {
+  /** The current token. */
+  token: string
+  /** When it expires, in epoch milliseconds. */
+  expiresAt: number
+}
+
+/** Why the manager asks for a new token. */
+type RefreshReason =
+  /** No token yet (or it was invalidated, or has expired): callers are waiting. */
+  | 'missing'
+  /** The token entered its soft window: refreshed in the background, nobody waits. */
+  | 'ahead'
+  /** The token entered its hard window: callers wait. */
+  | 'expiring'
+  /** `refresh()` was called. */
+  | 'forced'
+
+/** Events the manager reports through `onEvent`. They never carry a token or a secret. */
+type TokenManagerEvent =
+  | { type: 'token-request'; reason: RefreshReason; attempt: number }
+  | {
+      type: 'token-refreshed'
+      reason: RefreshReason
+      attempt: number
+      /** Epoch milliseconds. */
+      expiresAt: number
+      /** How long the request took, in milliseconds. */
+      durationMs: number
+      /** False when the new token does not expire later than the previous one. */
+      advanced: boolean
+    }
+  | {
+      type: 'token-request-failed'
+      reason: RefreshReason
+      attempt: number
+      error: ServiceTokenError
+      /** True when no retry is scheduled within this refresh (final error, or attempts used up). */
+      final: boolean
+      /** When the next attempt may be made, in milliseconds from now. */
+      retryInMs: number
+    }
+  | {
+      /** A newer token written by another manager sharing the store was taken instead of fetching one. */
+      type: 'token-from-store'
+      reason: RefreshReason
+      expiresAt: number
+    }
+  | { type: 'token-invalidated'; expiresAt: number }
+  | { type: 'store-error'; operation: 'get' | 'set' | 'delete'; error: unknown }
+
+/** Retry policy for transient token-endpoint failures. */
+interface RetryOptions {
+  /**
+   * Attempts per refresh (the first included) before waiting callers get the error.
+   * @default 3
+   */
+  attempts?: number
+  /**
+   * First backoff ceiling in milliseconds; it doubles per consecutive failure (full jitter).
+   * @default 250
+   */
+  baseDelay?: number
+  /**
+   * Largest delay between attempts in milliseconds, `Retry-After` included.
+   * @default 60_000
+   */
+  maxDelay?: number
+}
+
+/** Options shared by every way of creating a manager. */
+interface CommonManagerOptions {
+  /**
+   * Start refreshing in the background this many milliseconds before expiry (capped at half the
+   * token's lifetime, with jitter towards expiry), while callers keep getting the cached token.
+   * @default 300_000 (5 minutes)
+   */
+  refreshWindow?: number
+  /**
+   * In the last this-many milliseconds before expiry (capped at a quarter of the lifetime) callers wait
+   * for a new token: covers clock skew and request latency.
+   * @default 10_000
+   */
+  expiryMargin?: number
+  /**
+   * Shortest time between two refreshes when a refreshed token does not expire later than the last.
+   * @default 1_000
+   */
+  minRefreshInterval?: number
+  /**
+   * Milliseconds one token request may take before it is aborted (`ERR_TOKEN_TIMEOUT`).
+   * @default 10_000
+   */
+  timeout?: number
+  /** Retry policy for transient failures. */
+  retry?: RetryOptions
+  /**
+   * After a final error (wrong appid/secret), callers get that error at once for this many
+   * milliseconds instead of a new token request.
+   * @default 30_000
+   */
+  cooldown?: number
+  /**
+   * Where the token is kept. Share one store between managers or processes to share the token.
+   * @default memoryStore()
+   */
+  store?: TokenStore
+  /**
+   * The key under which the token is stored.
+   * @default `anyweb:<baseUrl>:<appid>` for AnyWeb, `"default"` for a custom `source`
+   */
+  storeKey?: string
+  /**
+   * The clock, in epoch milliseconds. Inject a fake one in tests.
+   * @default () => Date.now()
+   */
+  now?: () => number
+  /**
+   * Random numbers in [0, 1) for jitter. Inject a fixed one in tests.
+   * @default Math.random
+   */
+  random?: () => number
+  /** Receives every {@link TokenManagerEvent}. Must not throw (what it throws is ignored). */
+  onEvent?: (event: TokenManagerEvent) => void
+}
+
+/** Options for a manager of AnyWeb ServiceTokens. */
+interface AnyWebManagerOptions extends CommonManagerOptions {
+  /** The application id from the AnyWeb developer console. */
+  appid: string
+  /** The application secret. Kept in a closure; never logged, printed or serialised. */
+  secret: string
+  /**
+   * The AnyWeb API base URL. Must be HTTPS, except for loopback addresses (the emulator).
+   * @default 'https://api.anyweb.cc'
+   */
+  baseUrl?: string
+  /**
+   * The fetch used for token requests, captured once at creation so that wrapping the global fetch
+   * later never makes token requests go through the wrapper.
+   * @default globalThis.fetch at creation time
+   */
+  fetch?: FetchLike
+  source?: never
+}
+
+/** Options for a manager of tokens from any provider. */
+interface SourceManagerOptions extends CommonManagerOptions {
+  /** Fetches one new token. */
+  source: TokenSource
+  /**
+   * The base URL of the API the tokens are for. Adapters send tokens only to its origin by default;
+   * without it, adapters need an explicit `origins` option.
+   */
+  baseUrl?: string
+  appid?: never
+  secret?: never
+  fetch?: never
+}
+
+/** Options of {@link createTokenManager}. */
+type TokenManagerOptions = AnyWebManagerOptions | SourceManagerOptions
+
+/** Options of {@link TokenManager.getToken}. */
+interface GetTokenOptions {
+  /** Stops this caller's wait (rejecting with `signal.reason`); never cancels the shared refresh. */
+  signal?: AbortSignal
+}
+
+/**
+ * Fetches, caches and refreshes one token, shared by every caller. Create it with
+ * `createTokenManager()`.
+ */
+interface TokenManager {
+  /**
+   * A valid token: the cached one, or a new one fetched once for all concurrent callers.
+   * @throws {ServiceTokenError} when no valid token can be had; `signal.reason` when aborted.
+   */
+  getToken(options?: GetTokenOptions): Promise<string>
+  /**
+   * Compare-and-invalidate: forgets `token` only if it is still the current token, so a late failure
+   * of an old token never throws away a newer one. Returns whether it did.
+   */
+  invalidate(token: string): boolean
+  /** Fetches a new token now, joining a refresh already under way. */
+  refresh(options?: GetTokenOptions): Promise<string>
+  /** The cached token and its expiry, synchronously, without fetching; `undefined` if none is usable. */
+  peek(): TokenSnapshot | undefined
+  /** Stops timers and pending requests; later calls reject with `ERR_CLOSED`. Idempotent. */
+  close(): void
+  /** Same as {@link TokenManager.close}, for `using manager = createTokenManager(…)`. */
+  [Symbol.dispose](): void
+  /** The API base URL (for adapters' default `origins`), when known. */
+  readonly baseUrl: string | undefined
+  /** The token endpoint's URL, which adapters never wrap, when known. */
+  readonly tokenUrl: string | undefined
+}
+
+export type {
+  AnyWebManagerOptions,
+  Awaitable,
+  CommonManagerOptions,
+  FetchLike,
+  GetTokenOptions,
+  RefreshReason,
+  RetryOptions,
+  SourceManagerOptions,
+  StoredToken,
+  TokenGrant,
+  TokenManager,
+  TokenManagerEvent,
+  TokenManagerOptions,
+  TokenSnapshot,
+  TokenSource,
+  TokenSourceContext,
+  TokenStore,
+}
