@@ -116,12 +116,20 @@ function resolveStore(value: unknown): TokenStore {
   return store as TokenStore
 }
 
+/** A page in a browser (or a test double of one): `window` and `document` exist and `process` does not. */
+function isBrowserLike(): boolean {
+  const scope = globalThis as { window?: unknown; document?: unknown; process?: unknown }
+  return typeof scope.window === 'object' && typeof scope.document === 'object' && scope.process === undefined
+}
+
 /** Validates and normalises the options of `createTokenManager` once; throws {@link ConfigurationError}. */
 function resolveOptions(options: TokenManagerOptions): Resolved {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('options', 'createTokenManager() needs an options object: { appid, secret } or { source }.')
   }
-  const input = options as Partial<Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source', unknown>>
+  const input = options as Partial<
+    Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source' | 'dangerouslyAllowBrowser', unknown>
+  >
   const hasSource = input.source !== undefined
   if (hasSource && (input.appid !== undefined || input.secret !== undefined)) {
     fail('source', 'pass either { appid, secret } for AnyWeb or { source } for another provider, not both.')
@@ -138,6 +146,14 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
   } else {
     const appid = credential('appid', input.appid)
     const secret = credential('secret', input.secret)
+    if (isBrowserLike() && input.dangerouslyAllowBrowser !== true) {
+      fail(
+        'dangerouslyAllowBrowser',
+        'this looks like a browser, and a secret shipped to browsers is public: anyone can read it from the page ' +
+          'and get tokens in your name. Fetch ServiceTokens on your server instead. If this code really runs in a ' +
+          'trusted environment that only looks like a browser (e.g. a test DOM), pass `dangerouslyAllowBrowser: true`.',
+      )
+    }
     baseUrl = resolveBaseUrl(input.baseUrl ?? DEFAULT_BASE_URL)
     tokenUrl = baseUrl + TOKEN_PATH
     const fetchImpl = fn<FetchLike | undefined>('fetch', input.fetch, globalThis.fetch?.bind(globalThis))

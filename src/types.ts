@@ -194,6 +194,12 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
    * @default globalThis.fetch at creation time
    */
   fetch?: FetchLike
+  /**
+   * Allows a secret in a browser-like runtime (`window` and `document`, no `process`). A secret shipped
+   * to a browser is public; only set this for trusted environments that merely look like one.
+   * @default false
+   */
+  dangerouslyAllowBrowser?: boolean
   source?: never
 }
 
@@ -209,6 +215,7 @@ interface SourceManagerOptions extends CommonManagerOptions {
   appid?: never
   secret?: never
   fetch?: never
+  dangerouslyAllowBrowser?: never
 }
 
 /** Options of {@link createTokenManager}. */

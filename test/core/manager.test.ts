@@ -552,3 +552,42 @@ describe('configuration errors', () => {
     }
   })
 })
+
+describe('browser guard', () => {
+  function asBrowser<T>(run: () => T): T {
+    const scope = globalThis as Record<string, unknown>
+    const saved = scope.process
+    scope.window = {}
+    scope.document = {}
+    scope.process = undefined
+    try {
+      return run()
+    } finally {
+      scope.process = saved
+      delete scope.window
+      delete scope.document
+    }
+  }
+
+  it('refuses a secret in a browser-like runtime, explaining why', () => {
+    const error = asBrowser(() => {
+      try {
+        createTokenManager({ appid: 'a', secret: 'browser-secret' })
+      } catch (caught) {
+        return caught
+      }
+      return undefined
+    })
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect(error).toMatchObject({ option: 'dangerouslyAllowBrowser' })
+    expect((error as Error).message).toContain('public')
+    expect((error as Error).message).not.toContain('browser-secret')
+  })
+
+  it('allows it with dangerouslyAllowBrowser, and always allows a custom source', () => {
+    asBrowser(() => {
+      expect(createTokenManager({ appid: 'a', secret: 's', dangerouslyAllowBrowser: true }).tokenUrl).toBeDefined()
+      expect(createTokenManager({ source: async () => ({ token: 't', expiresIn: 1 }) }).baseUrl).toBeUndefined()
+    })
+  })
+})
