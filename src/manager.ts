@@ -4,6 +4,7 @@ import { resolveOptions } from './options.js'
 import type { Resolved } from './options.js'
 import type {
   GetTokenOptions,
+  StoreOperation,
   RefreshReason,
   StoredToken,
   TokenManager,
@@ -169,58 +170,56 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   }
 
-  async function readStore(): Promise<StoredToken | undefined> {
+  let storeFailing = false
+
+  /** Runs a store operation; a failure is reported once per outage and never reaches callers. */
+  async function useStore<T>(operation: StoreOperation, run: () => T | Promise<T>): Promise<T | undefined> {
     try {
-      const stored = await store.get(storeKey)
-      const usable =
-        stored !== undefined && stored.token !== invalidated && stored.expiresAt > (entry?.expiresAt ?? now())
-      return usable ? stored : undefined
+      const result = await run()
+      if (storeFailing) {
+        storeFailing = false
+        emit({ type: 'store-recovered', operation })
+      }
+      return result
     } catch (error) {
-      emit({ type: 'store-error', operation: 'get', error })
+      if (!storeFailing) {
+        storeFailing = true
+        emit({ type: 'store-error', operation, error })
+      }
       return undefined
     }
   }
 
-  function writeStore(operation: 'set' | 'delete', run: () => unknown): void {
-    // Callers never wait for the store: it only shares what this process already has.
-    Promise.resolve()
-      .then(run)
-      .catch((error: unknown) => emit({ type: 'store-error', operation, error }))
+  /** Whether a stored token may be taken instead of fetching: newer than ours, not thrown away, usable. */
+  function fresherThan(floor: number): (stored: StoredToken) => boolean {
+    return (stored) =>
+      stored.token !== invalidated && stored.expiresAt > floor && now() < schedule(stored, undefined, now()).blockAt
   }
 
-  async function runFlight(reason: RefreshReason): Promise<Entry> {
-    // Another manager sharing the store may already have a newer token.
-    if (reason !== 'forced') {
-      const stored = await readStore()
-      if (stored !== undefined) {
-        const candidate = schedule(stored, entry, now())
-        if (now() < candidate.blockAt) {
-          emit({ type: 'token-from-store', reason, expiresAt: stored.expiresAt })
-          return (entry = candidate)
-        }
-      }
-    }
+  function adopt(token: StoredToken): Entry {
+    failures = 0
+    retryAt = 0
+    lastError = undefined
+    return (entry = schedule(token, entry, now()))
+  }
+
+  /** Asks the source, retrying transient failures with backoff; the one place token requests are made. */
+  async function fetchToken(reason: RefreshReason): Promise<StoredToken> {
     for (let attempt = 1; ; attempt++) {
       if (lifecycle.signal.aborted) throw closedError()
       emit({ type: 'token-request', reason, attempt })
       const startedAt = now()
       try {
         const token = await attemptOnce()
-        const previous = entry
-        entry = schedule(token, previous, now())
-        failures = 0
-        retryAt = 0
-        lastError = undefined
-        writeStore('set', () => store.set(storeKey, token))
         emit({
           type: 'token-refreshed',
           reason,
           attempt,
           expiresAt: token.expiresAt,
           durationMs: now() - startedAt,
-          advanced: previous === undefined || token.expiresAt > previous.expiresAt,
+          advanced: entry === undefined || token.expiresAt > entry.expiresAt,
         })
-        return entry
+        return token
       } catch (caught) {
         const error = caught as ServiceTokenError
         if (error.code === ErrorCode.Closed) throw error
@@ -243,6 +242,44 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
         await pause(delay, lifecycle.signal)
       }
     }
+  }
+
+  async function runFlight(reason: RefreshReason): Promise<Entry> {
+    const isFresh = fresherThan(entry?.expiresAt ?? 0)
+    // Another manager sharing the store may already have a newer token.
+    const stored = await useStore('get', () => store.get(storeKey))
+    if (stored !== undefined && isFresh(stored)) {
+      emit({ type: 'token-from-store', reason, expiresAt: stored.expiresAt })
+      return adopt(stored)
+    }
+    if (store.refresh !== undefined) {
+      const coordinate = store.refresh.bind(store)
+      // Cluster-wide single flight: the store lets one manager fetch while the others wait for its token.
+      let fetched: { token?: StoredToken; error?: unknown } | undefined
+      const fetch = async (): Promise<StoredToken> => {
+        fetched = {}
+        try {
+          return (fetched.token = await fetchToken(reason))
+        } catch (error) {
+          fetched.error = error
+          throw error
+        }
+      }
+      const shared = await useStore('refresh', () => coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal }))
+      if (shared !== undefined) {
+        if (fetched === undefined) emit({ type: 'token-from-store', reason, expiresAt: shared.expiresAt })
+        return adopt(shared)
+      }
+      if (lifecycle.signal.aborted) throw closedError()
+      // The store failed: keep what this manager fetched, or report the provider's error, or fall back to
+      // fetching alone (each process with its own single flight) while the store is away.
+      if (fetched?.token !== undefined) return adopt(fetched.token)
+      if (fetched !== undefined) throw fetched.error
+    }
+    const token = await fetchToken(reason)
+    // Callers never wait for the store: it only shares what this manager already has.
+    void useStore('set', () => store.set(storeKey, token))
+    return adopt(token)
   }
 
   function startFlight(reason: RefreshReason): Flight {
@@ -305,7 +342,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     const { expiresAt } = entry
     entry = undefined
     invalidated = token
-    writeStore('delete', () => store.delete(storeKey, token))
+    void useStore('delete', () => store.delete(storeKey, token))
     emit({ type: 'token-invalidated', expiresAt })
     return true
   }

@@ -36,10 +36,26 @@ interface StoredToken {
   issuedAt: number
 }
 
+/** What the manager hands to {@link TokenStore.refresh}. */
+interface RefreshCoordination {
+  /**
+   * Fetches a new token from the provider, with the manager's retries and events. Call it at most once,
+   * while holding the store's lock; it rejects with the provider's error.
+   */
+  fetch(): Promise<StoredToken>
+  /** Whether a stored token is newer than the manager's and usable, so it can be taken instead of fetching. */
+  isFresh(stored: StoredToken): boolean
+  /** Aborted when the manager closes: stop waiting. */
+  signal: AbortSignal
+}
+
+/** The store operations, as named in `store-error` and `store-recovered` events. */
+type StoreOperation = 'get' | 'set' | 'delete' | 'refresh'
+
 /**
  * Where the manager keeps its token, so several managers (or processes) can share one.
- * Every method may be synchronous or return a promise; a method that throws or rejects is reported as a
- * `store-error` event and the manager goes on with its own in-memory copy.
+ * Every method may be synchronous or return a promise. A method that throws or rejects is reported as
+ * one `store-error` event per outage, and the manager goes on with its own single flight.
  */
 interface TokenStore {
   /** The token stored under `key`, if any. */
@@ -48,6 +64,13 @@ interface TokenStore {
   set(key: string, value: StoredToken): Awaitable<void>
   /** Compare-and-delete: removes the entry only if it still holds `token`; says whether it did. */
   delete(key: string, token: string): Awaitable<boolean>
+  /**
+   * Optional single flight across every manager sharing the store (e.g. many processes): take a lock,
+   * return a fresh stored token or call `fetch()` and store its result, release the lock; without the lock,
+   * wait for the holder's token. Without this method each manager fetches on its own and shares the result
+   * through `set`.
+   */
+  refresh?(key: string, coordination: RefreshCoordination): Promise<StoredToken>
 }
 
 /** The result of {@link TokenManager.peek}. */
@@ -100,7 +123,10 @@ type TokenManagerEvent =
       expiresAt: number
     }
   | { type: 'token-invalidated'; expiresAt: number }
-  | { type: 'store-error'; operation: 'get' | 'set' | 'delete'; error: unknown }
+  /** The store failed (reported once per outage); the manager goes on without it. */
+  | { type: 'store-error'; operation: StoreOperation; error: unknown }
+  /** The store answered again after a `store-error`. */
+  | { type: 'store-recovered'; operation: StoreOperation }
 
 /** Retry policy for transient token-endpoint failures. */
 interface RetryOptions {
@@ -262,10 +288,12 @@ export type {
   CommonManagerOptions,
   FetchLike,
   GetTokenOptions,
+  RefreshCoordination,
   RefreshReason,
   RetryOptions,
   SourceManagerOptions,
   StoredToken,
+  StoreOperation,
   TokenGrant,
   TokenManager,
   TokenManagerEvent,

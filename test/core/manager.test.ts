@@ -8,7 +8,7 @@ import {
   ServiceTokenError,
   TokenRequestError,
 } from '../../src/index.js'
-import type { SourceManagerOptions, TokenManagerEvent, TokenStore } from '../../src/index.js'
+import type { SourceManagerOptions, StoredToken, TokenManagerEvent, TokenStore } from '../../src/index.js'
 import { flush, useFakeClock } from '../helpers/clock.js'
 import { countingSource } from '../helpers/source.js'
 
@@ -445,23 +445,32 @@ describe('stores', () => {
     expect(events.map((event) => event.type)).toEqual(['token-from-store'])
   })
 
-  it('goes on with its own copy when the store fails, reporting store-error', async () => {
+  it('goes on with its own copy when the store fails, reporting the outage once and the recovery', async () => {
     const events: TokenManagerEvent[] = []
-    const broken: TokenStore = {
-      get: () => Promise.reject(new Error('redis down')),
-      set: () => {
-        throw new Error('redis down')
+    let down = true
+    const inner = memoryStore()
+    const flaky: TokenStore = {
+      get: (key) => (down ? Promise.reject(new Error('redis down')) : inner.get(key)),
+      set: (key, value) => {
+        if (down) throw new Error('redis down')
+        return inner.set(key, value)
       },
-      delete: () => Promise.reject(new Error('redis down')),
+      delete: (key, token) => (down ? Promise.reject(new Error('redis down')) : inner.delete(key, token)),
     }
     const counter = countingSource({ auto: true })
-    const manager = createTokenManager({ source: counter.source, store: broken, onEvent: (event) => events.push(event) })
+    const manager = createTokenManager({ source: counter.source, store: flaky, onEvent: (event) => events.push(event) })
     const token = await manager.getToken()
     manager.invalidate(token)
     expect(await manager.getToken()).toBe('token-2')
     await flush()
-    const failed = events.flatMap((event) => (event.type === 'store-error' ? [event.operation] : []))
-    expect(failed.sort()).toEqual(['delete', 'get', 'get', 'set', 'set'])
+    const storeEvents = () => events.filter((event) => event.type.startsWith('store-'))
+    expect(storeEvents()).toEqual([{ type: 'store-error', operation: 'get', error: new Error('redis down') }])
+    down = false
+    manager.invalidate('token-2')
+    expect(await manager.getToken()).toBe('token-3')
+    await flush()
+    expect(storeEvents().map((event) => event.type)).toEqual(['store-error', 'store-recovered'])
+    expect(inner.get('default')).toMatchObject({ token: 'token-3' })
   })
 
   it('memoryStore deletes only the token it was told to (compare-and-delete) and drops expired entries', () => {
@@ -589,5 +598,71 @@ describe('browser guard', () => {
       expect(createTokenManager({ appid: 'a', secret: 's', dangerouslyAllowBrowser: true }).tokenUrl).toBeDefined()
       expect(createTokenManager({ source: async () => ({ token: 't', expiresIn: 1 }) }).baseUrl).toBeUndefined()
     })
+  })
+})
+
+describe('store.refresh (cross-manager single flight)', () => {
+  /** An in-process stand-in for a lock-based store: one fetch at a time, waiters take its result. */
+  function coordinatingStore(failure?: 'before-fetch' | 'after-fetch') {
+    const inner = memoryStore()
+    let lock: Promise<StoredToken> | undefined
+    const store: TokenStore = {
+      get: (key) => inner.get(key),
+      set: (key, value) => inner.set(key, value),
+      delete: (key, token) => inner.delete(key, token),
+      async refresh(key, { fetch, isFresh }) {
+        if (failure === 'before-fetch') throw new Error('lock service down')
+        if (lock) return lock
+        const current = inner.get(key) as StoredToken | undefined
+        if (current !== undefined && isFresh(current)) return current
+        lock = fetch().then((token) => {
+          if (failure === 'after-fetch') throw new Error('write failed')
+          inner.set(key, token)
+          return token
+        })
+        try {
+          return await lock
+        } finally {
+          lock = undefined
+        }
+      },
+    }
+    return store
+  }
+
+  it('lets only one of several managers fetch', async () => {
+    const store = coordinatingStore()
+    const counter = countingSource({ auto: true })
+    const managers = Array.from({ length: 5 }, () => createTokenManager({ source: counter.source, store }))
+    const tokens = await Promise.all(managers.flatMap((manager) => Array.from({ length: 20 }, () => manager.getToken())))
+    expect(new Set(tokens)).toEqual(new Set(['token-1']))
+    expect(counter.count).toBe(1)
+  })
+
+  it('keeps the token it fetched when the store fails afterwards (no second request)', async () => {
+    const events: TokenManagerEvent[] = []
+    const counter = countingSource({ auto: true })
+    const manager = createTokenManager({ source: counter.source, store: coordinatingStore('after-fetch'), onEvent: (event) => events.push(event) })
+    expect(await manager.getToken()).toBe('token-1')
+    expect(counter.count).toBe(1)
+    expect(events.filter((event) => event.type === 'store-error')).toMatchObject([{ operation: 'refresh' }])
+  })
+
+  it('falls back to its own single flight when the store cannot coordinate', async () => {
+    const counter = countingSource({ auto: true })
+    const manager = createTokenManager({ source: counter.source, store: coordinatingStore('before-fetch') })
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => manager.getToken()))
+    expect(new Set(tokens)).toEqual(new Set(['token-1']))
+    expect(counter.count).toBe(1)
+  })
+
+  it('reports the provider error from inside the store, without a second request', async () => {
+    const counter = countingSource()
+    const manager = createTokenManager({ source: counter.source, store: coordinatingStore(), retry: { attempts: 1 } })
+    const waiting = manager.getToken()
+    await flush()
+    counter.last.reject(credentialsError())
+    await expect(waiting).rejects.toMatchObject({ code: ErrorCode.Credentials })
+    expect(counter.count).toBe(1)
   })
 })
