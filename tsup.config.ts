@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup'
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    redis: 'src/redis-store.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
