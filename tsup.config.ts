@@ -1,15 +1,29 @@
 import { defineConfig } from 'tsup'
 
-export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    redis: 'src/redis-store.ts',
+export default defineConfig([
+  {
+    // The library: web standards only, so one build serves Node, Deno, Bun and bundlers.
+    entry: {
+      index: 'src/index.ts',
+      emulator: 'src/emulator/index.ts',
+      redis: 'src/redis-store.ts',
+    },
+    format: ['esm', 'cjs'],
+    dts: true,
+    clean: true,
+    sourcemap: true,
+    target: 'es2022',
+    platform: 'neutral',
+    external: ['axios', 'ky', 'openapi-fetch'],
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-  platform: 'neutral',
-  external: ['axios', 'ky', 'openapi-fetch', 'ioredis'],
-})
+  {
+    // The command line: Node only, behind its own entry.
+    entry: { cli: 'src/cli/bin.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    banner: { js: '#!/usr/bin/env node' },
+    external: ['openapi-fetch'],
+  },
+])

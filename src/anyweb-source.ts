@@ -78,7 +78,7 @@ function interpret(response: Response, body: unknown, appid: string, now: number
       throw new AnyWebApiError(
         ErrorCode.Credentials,
         `AnyWeb rejected the credentials of appid "${appid}": ${serverCode} (${meaning}). ` +
-          'Check ANYWEB appid and secret in the developer console; requests are not retried until the cooldown ends.',
+          'Check the appid and secret in the AnyWeb developer console; no new token request is made until the cooldown ends.',
         { ...details, serverCode, serverMessage, retryable: false },
       )
     }

@@ -1,0 +1,155 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createEmulator } from '../src/emulator/index.js'
+import type { EmulatorServer } from '../src/emulator/index.js'
+import { cliPath, run, systemNode } from './helpers/processes.js'
+
+const SECRET = 'cli-secret-never-printed'
+const emu = createEmulator({ apps: { 'cli-app': SECRET } })
+let server: EmulatorServer
+let dir: string
+
+beforeAll(async () => {
+  server = await emu.listen()
+  dir = mkdtempSync(join(tmpdir(), 'anyweb-cli-'))
+})
+afterAll(async () => {
+  await server.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** The CLI as a user runs it, on the system Node, with a clean AnyWeb environment. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  run(systemNode, [cliPath(), ...args], { env: { ANYWEB_APPID: '', ANYWEB_SECRET: '', ANYWEB_BASE_URL: '', ...env } })
+
+function expectSecretNowhere(result: { stdout: string; stderr: string }): void {
+  expect(result.stdout + result.stderr).not.toContain(SECRET)
+}
+
+describe('anyweb-service-token (the command line, spawned on the system Node)', () => {
+  it('shows help with examples for the tool and for each command', async () => {
+    const top = await cli(['--help'])
+    expect(top.code).toBe(0)
+    expect(top.stdout).toContain('Commands:')
+    for (const command of ['token', 'emulator', 'demo']) {
+      const result = await cli([command, '--help'])
+      expect(result.code, command).toBe(0)
+      expect(result.stdout, command).toContain(`Usage: anyweb-service-token ${command}`)
+      expect(result.stdout, command).toContain('Examples:')
+    }
+  })
+
+  it('exits 2 with the usage for no command or an unknown one', async () => {
+    expect((await cli([])).code).toBe(2)
+    const unknown = await cli(['tokn'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown command "tokn"')
+  })
+
+  describe('token', () => {
+    const env = () => ({ ANYWEB_APPID: 'cli-app', ANYWEB_SECRET: SECRET, ANYWEB_BASE_URL: server.url })
+
+    it('prints only the token on stdout, from the environment', async () => {
+      const before = emu.stats().tokensIssued
+      const result = await cli(['token'], env())
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/)
+      expect(result.stderr).toBe('')
+      expect(emu.stats().tokensIssued).toBe(before + 1)
+    })
+
+    it('prints JSON with --json, and reads the secret from --secret-file', async () => {
+      const file = join(dir, 'secret.txt')
+      writeFileSync(file, `${SECRET}\n`)
+      const result = await cli(['token', '--appid', 'cli-app', '--secret-file', file, '--base-url', server.url, '--json'])
+      expect(result.code).toBe(0)
+      const output = JSON.parse(result.stdout) as { serviceToken: string; expiresAt: string; expiresIn: number }
+      expect(output.serviceToken).toMatch(/^eyJ/)
+      expect(output.expiresIn).toBeGreaterThan(7190)
+      expect(Date.parse(output.expiresAt)).toBeGreaterThan(Date.now())
+      expectSecretNowhere(result)
+    })
+
+    it('exits 1 with the typed code for a wrong secret, never printing it', async () => {
+      const result = await cli(['token'], { ...env(), ANYWEB_SECRET: `${SECRET}-wrong` })
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toContain('ERR_ANYWEB_CREDENTIALS')
+      expect(result.stderr).toContain('A108P004')
+      expectSecretNowhere(result)
+    })
+
+    it('exits 1 with ERR_TOKEN_NETWORK when nothing listens', async () => {
+      const result = await cli(['token', '--base-url', 'http://127.0.0.1:9', '--timeout', '2000'], env())
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('ERR_TOKEN_NETWORK')
+    })
+
+    it.each([
+      ['no appid', ['token'], { ANYWEB_APPID: '' }, 'no appid'],
+      ['no secret', ['token'], { ANYWEB_SECRET: '' }, 'no secret'],
+      ['plain http to a remote host', ['token', '--base-url', 'http://api.anyweb.cc'], {}, 'ERR_INVALID_OPTION'],
+      ['a bad timeout', ['token', '--timeout', 'soon'], {}, '--timeout'],
+      ['an unreadable secret file', ['token', '--secret-file', '/nonexistent/secret'], { ANYWEB_SECRET: '' }, 'ENOENT'],
+      ['an unknown flag', ['token', '--secrte=x'], {}, "Unknown option '--secrte'"],
+    ])('exits 2 for %s', async (_name, args, extra, message) => {
+      const result = await cli(args, { ...env(), ...extra })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(message)
+      expectSecretNowhere(result)
+    })
+
+    it('does not echo a secret typed as a stray argument', async () => {
+      const result = await cli(['token', SECRET], env())
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('no positional arguments')
+      expectSecretNowhere(result)
+    })
+  })
+
+  describe('emulator', () => {
+    it('serves on a free port, logs a line per request, and stops on SIGTERM', async () => {
+      const child = spawn(systemNode, [cliPath(), 'emulator', '--port', '0', '--ttl', '60', '--app', 'x-app:x-secret'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let output = ''
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000)
+          child.stdout.on('data', () => {
+            const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+            if (match?.[1]) {
+              clearTimeout(timer)
+              resolve(match[1])
+            }
+          })
+        })
+        const answer = await fetch(`${url}/service/serviceToken`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ appid: 'x-app', secret: 'x-secret' }),
+        })
+        expect(await answer.json()).toMatchObject({ code: 1000, data: { expiresIn: 60 } })
+        const stats = (await (await fetch(`${url}/__emulator/stats`)).json()) as { tokensIssued: number }
+        expect(stats.tokensIssued).toBe(1)
+        expect(output).toMatch(/POST \/service\/serviceToken 200 code=1000/)
+        expect(output).not.toContain('x-secret')
+      } finally {
+        child.kill('SIGTERM')
+      }
+      expect(await exited).toBe(0)
+      expect(output).toContain('emulator stopped')
+    })
+
+    it('exits 2 for a malformed --app', async () => {
+      const result = await run(systemNode, [cliPath(), 'emulator', '--app', 'no-colon'])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('--app expects <name>:<value>')
+    })
+  })
+})
