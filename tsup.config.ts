@@ -5,12 +5,17 @@ export default defineConfig([
     // The library: web standards only, so one build serves Node, Deno, Bun and bundlers.
     entry: {
       index: 'src/index.ts',
+      fetch: 'adapters/fetch.ts',
+      axios: 'adapters/axios.ts',
+      ky: 'adapters/ky.ts',
+      'openapi-fetch': 'adapters/openapi-fetch.ts',
       emulator: 'src/emulator/index.ts',
       redis: 'src/redis-store.ts',
     },
+    // Shared chunks in both formats: one copy of the error classes, so `instanceof` holds across entries.
+    splitting: true,
     format: ['esm', 'cjs'],
     dts: true,
-    clean: true,
     sourcemap: true,
     target: 'es2022',
     platform: 'neutral',

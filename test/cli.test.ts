@@ -110,6 +110,25 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
     })
   })
 
+  describe('demo', () => {
+    it('drives every client live and passes: no failure, exactly the expected token fetches', async () => {
+      const result = await run(systemNode, [cliPath(), 'demo', '--ttl', '2', '--duration', '4', '--concurrency', '4'], { timeoutMs: 30_000 })
+      expect(result.stderr).toBe('')
+      expect(result.code, result.stdout).toBe(0)
+      for (const client of ['fetch', 'axios', 'ky', 'openapi-fetch']) expect(result.stdout).toMatch(new RegExp(`^${client}\\s+\\d+`, 'm'))
+      expect(result.stdout).toContain('revoked every token')
+      expect(result.stdout).toMatch(/ok {4}every request succeeded/)
+      expect(result.stdout).not.toContain('FAIL')
+      expect(result.stdout.trim().split('\n').at(-1)).toBe('PASS')
+    })
+
+    it('exits 2 for a bad option', async () => {
+      const result = await run(systemNode, [cliPath(), 'demo', '--ttl', '0'])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('--ttl expects a whole number')
+    })
+  })
+
   describe('emulator', () => {
     it('serves on a free port, logs a line per request, and stops on SIGTERM', async () => {
       const child = spawn(systemNode, [cliPath(), 'emulator', '--port', '0', '--ttl', '60', '--app', 'x-app:x-secret'], {

@@ -1,0 +1,191 @@
+/**
+ * anyweb-service-token/axios: interceptors that add the service token to an axios instance's requests.
+ * @packageDocumentation
+ */
+import type { AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
+import {
+  appliesTo,
+  bodyError,
+  createAdapterCore,
+  defaultIsAuthError,
+  formWithToken,
+  headerValue,
+  injectJsonText,
+  injectUrlEncoded,
+  isPlainObject,
+  jsonOfDecoded,
+  once,
+  renewToken,
+} from '../src/adapter-core.js'
+import type { AdapterCore, AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import type { TokenManager } from '../src/types.js'
+
+/** What the request interceptor leaves for the response interceptor, on the config itself. */
+interface RequestState {
+  token: string
+  /** The config as the caller made it, before the token was placed: what a replay sends. */
+  original: AxiosRequestConfig
+  replayed: boolean
+}
+
+/** Enumerable, so it survives interceptors that copy the config with `{ ...config }`. */
+const STATE = Symbol('anyweb-service-token.state')
+/** Marks a replay's config; enumerable symbols survive axios' mergeConfig. */
+const REPLAY = Symbol('anyweb-service-token.replay')
+
+type TaggedConfig = InternalAxiosRequestConfig & { [STATE]?: RequestState; [REPLAY]?: true }
+
+function withQueryParam(params: unknown, name: string, token: string): unknown {
+  if (params instanceof URLSearchParams) {
+    const copy = new URLSearchParams(params)
+    copy.set(name, token)
+    return copy
+  }
+  return { ...(isPlainObject(params) ? params : {}), [name]: token }
+}
+
+/** The caller's `data` with the token added; axios serialises it afterwards as it would have. */
+function dataWithToken(data: unknown, contentType: string | null, field: string, token: string): unknown {
+  if (data === undefined || data === null || data === '') return { [field]: token }
+  if (isPlainObject(data)) return { ...data, [field]: token }
+  if (data instanceof URLSearchParams) {
+    const copy = new URLSearchParams(data)
+    copy.set(field, token)
+    return copy
+  }
+  if (typeof FormData !== 'undefined' && data instanceof FormData) return formWithToken(data, field, token)
+  if (typeof data === 'string') {
+    return /^application\/x-www-form-urlencoded\b/i.test(contentType ?? '')
+      ? injectUrlEncoded(data, field, token)
+      : injectJsonText(data, field, token)
+  }
+  throw bodyError('axios `data` is neither an object, a string, URLSearchParams nor FormData.')
+}
+
+function toHeaders(raw: unknown): Headers {
+  const headers = new Headers()
+  const source = raw as { toJSON?: () => unknown } | null | undefined
+  const plain = typeof source?.toJSON === 'function' ? source.toJSON() : source
+  if (typeof plain !== 'object' || plain === null) return headers
+  for (const [name, value] of Object.entries(plain)) {
+    if (value === undefined || value === null || value === false) continue
+    try {
+      headers.set(name, Array.isArray(value) ? value.join(', ') : String(value))
+    } catch {
+      // A header the web Headers class refuses cannot matter to the auth-error check.
+    }
+  }
+  return headers
+}
+
+function signalOf(config: AxiosRequestConfig): AbortSignal | undefined {
+  return typeof AbortSignal !== 'undefined' && config.signal instanceof AbortSignal ? config.signal : undefined
+}
+
+function isAxiosErrorWithResponse(error: unknown): error is { response: AxiosResponse; isAxiosError: true } {
+  return typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true &&
+    typeof (error as { response?: unknown }).response === 'object' && (error as { response?: unknown }).response !== null
+}
+
+async function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token: string): Promise<void> {
+  const { placement } = core
+  if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
+  else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
+  else {
+    const contentType = config.headers.getContentType()
+    config.data = dataWithToken(config.data, typeof contentType === 'string' ? contentType : null, placement.field, token)
+  }
+}
+
+/**
+ * Adds a request and a response interceptor to `instance`: requests to the API's origin get a valid
+ * service token, and a request whose token was refused is replayed once (through `instance.request`)
+ * with a new one. Works with axios' Node http adapter and with `adapter: 'fetch'`.
+ *
+ * Behaviour:
+ * - Body placement works on `data` before axios serialises it: plain objects (also when axios sends
+ *   them urlencoded or multipart), JSON or urlencoded strings, `URLSearchParams`, `FormData`; other data
+ *   (Buffer, streams) is rejected with a `ConfigurationError`. Empty `data` becomes `{ serviceToken }`.
+ * - Redirects: tokened requests are sent with `maxRedirects: 0` (both adapters), so no redirect is ever
+ *   followed with the token; the 3xx response goes through `validateStatus` (rejected by default).
+ * - The replay goes through `instance.request`, so the instance's interceptors run on it too: attach
+ *   this after your own interceptors so that each runs once per attempt.
+ * - Errors: the request rejects with the manager's {@link ServiceTokenError} (not an AxiosError) when no
+ *   token can be had, with `config.signal.reason` when aborted while waiting, otherwise as axios does.
+ *
+ * @param instance - An axios instance (or the default `axios`).
+ * @param manager - The token manager (from `createTokenManager`).
+ * @param options - See {@link ServiceTokenAdapterOptions}.
+ * @returns `detach()`, which ejects both interceptors.
+ * @throws {ConfigurationError} synchronously, for invalid options, or when the manager has no `baseUrl`
+ *   and no `origins` is given.
+ *
+ * @example
+ * ```ts
+ * import axios from 'axios'
+ * import { createTokenManager } from 'anyweb-service-token'
+ * import { attachServiceToken } from 'anyweb-service-token/axios'
+ *
+ * const manager = createTokenManager({ appid, secret })
+ * const api = axios.create({ baseURL: 'https://api.anyweb.cc' })
+ * const detach = attachServiceToken(api, manager)
+ * const { data } = await api.post('/service/checkAddresses', { group }) // serviceToken is added
+ * detach()
+ * ```
+ */
+function attachServiceToken(
+  instance: AxiosInstance,
+  manager: TokenManager,
+  options?: ServiceTokenAdapterOptions,
+): () => void {
+  if (typeof instance?.interceptors?.request?.use !== 'function') {
+    throw new TypeError('attachServiceToken(instance, manager): `instance` must be an axios instance.')
+  }
+  const core = createAdapterCore(manager, options)
+
+  async function onRequest(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
+    const tagged = config as TaggedConfig
+    if (!appliesTo(core, instance.getUri(config), config.method ?? 'get')) return config
+    const { [STATE]: _state, [REPLAY]: replay, ...rest } = tagged
+    const original: AxiosRequestConfig = { ...rest, headers: config.headers.toJSON() }
+    const signal = signalOf(config)
+    const token = await manager.getToken(signal === undefined ? {} : { signal })
+    await placeToken(core, config, token)
+    config.maxRedirects = 0
+    tagged[STATE] = { token, original, replayed: replay === true }
+    return config
+  }
+
+  async function settle(response: AxiosResponse, error: unknown): Promise<AxiosResponse> {
+    const state = (response.config as TaggedConfig | undefined)?.[STATE]
+    const done = (): Promise<AxiosResponse> => (error === undefined ? Promise.resolve(response) : Promise.reject(error))
+    if (state === undefined || state.replayed) return done()
+    const headers = toHeaders(response.headers)
+    const authState: AuthErrorState = {
+      status: response.status,
+      headers,
+      url: instance.getUri(response.config),
+      json: once(async () => jsonOfDecoded(response.data, headers.get('content-type'))),
+    }
+    if (!(await core.isAuthError(authState))) return done()
+    await renewToken(core, state.token, signalOf(state.original))
+    const replay: AxiosRequestConfig & { [REPLAY]: true } = { ...state.original, [REPLAY]: true }
+    return instance.request(replay)
+  }
+
+  const requestId = instance.interceptors.request.use(onRequest)
+  const responseId = instance.interceptors.response.use(
+    (response) => settle(response, undefined),
+    (error: unknown) => (isAxiosErrorWithResponse(error) ? settle(error.response, error) : Promise.reject(error)),
+  )
+  let attached = true
+  return function detach(): void {
+    if (!attached) return
+    attached = false
+    instance.interceptors.request.eject(requestId)
+    instance.interceptors.response.eject(responseId)
+  }
+}
+
+export { attachServiceToken, defaultIsAuthError }
+export type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement }

@@ -1,0 +1,98 @@
+/**
+ * anyweb-service-token/fetch: a fetch that adds the service token to requests for the API.
+ * @packageDocumentation
+ */
+import { appliesTo, captureRequest, createAdapterCore, defaultIsAuthError, exchange, isOneShotBody } from '../src/adapter-core.js'
+import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import type { FetchLike, TokenManager } from '../src/types.js'
+
+/** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
+function urlOf(input: Request | URL | string): string | undefined {
+  if (input instanceof URL) return input.href
+  if (typeof input === 'string') {
+    try {
+      const base = (globalThis as { location?: { href?: string } }).location?.href
+      return new URL(input, base).href
+    } catch {
+      return undefined
+    }
+  }
+  return input.url
+}
+
+/**
+ * Wraps `fetch` so that requests to the API's origin carry a valid service token, and a request whose
+ * token was refused is replayed once with a new one.
+ *
+ * Accepts every input fetch accepts (string, `URL`, `Request`, with `init` overrides). Requests to any
+ * other origin, to the token endpoint, and (with the default body placement) GET/HEAD requests are
+ * passed to `fetch` exactly as given.
+ *
+ * Behaviour:
+ * - Redirects: tokened requests are sent with `redirect: 'manual'`; redirects to an allowed origin are
+ *   followed (token re-attached, fetch's method rules), a redirect to any other origin is returned
+ *   unfollowed as the 3xx response (in browsers an `opaqueredirect`). A caller's own `redirect: 'manual'`
+ *   or `'error'` is kept.
+ * - Bodies are buffered so they can be replayed, except a `ReadableStream` body with a header or query
+ *   placement: that request is sent once and an auth error is returned as is.
+ * - The caller's `signal` aborts the wait for a token and the replay.
+ *
+ * To install it for every fetch of the process, create the manager first (it keeps the fetch it was
+ * given, so its own token requests never go through the wrapper), then replace the global; put the
+ * original back to undo.
+ *
+ * @param fetch - The fetch to send with, e.g. `globalThis.fetch`.
+ * @param manager - The token manager (from `createTokenManager`).
+ * @param options - See {@link ServiceTokenAdapterOptions}.
+ * @returns A fetch-compatible function.
+ * @throws {ConfigurationError} synchronously, for invalid options, or when the manager has no `baseUrl`
+ *   and no `origins` is given.
+ * The returned fetch rejects with the manager's {@link ServiceTokenError} when no token can be had,
+ * with a `ConfigurationError` when the body cannot carry the token (e.g. `application/octet-stream`),
+ * with `signal.reason` when aborted, and otherwise as `fetch` does.
+ *
+ * @example
+ * ```ts
+ * import { createTokenManager } from 'anyweb-service-token'
+ * import { withServiceToken } from 'anyweb-service-token/fetch'
+ *
+ * const manager = createTokenManager({ appid, secret })
+ * const anyweb = withServiceToken(fetch, manager)
+ * const res = await anyweb('https://api.anyweb.cc/service/checkAddresses', {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify({ group }), // serviceToken is added
+ * })
+ * ```
+ * @example
+ * ```ts
+ * // Every fetch in the process (the manager must exist first); undo by restoring the original.
+ * const originalFetch = globalThis.fetch
+ * globalThis.fetch = withServiceToken(originalFetch, manager)
+ * // …
+ * globalThis.fetch = originalFetch
+ * ```
+ */
+function withServiceToken(
+  fetch: FetchLike | typeof globalThis.fetch,
+  manager: TokenManager,
+  options?: ServiceTokenAdapterOptions,
+): typeof globalThis.fetch {
+  if (typeof fetch !== 'function') {
+    throw new TypeError('withServiceToken(fetch, manager): `fetch` must be a function.')
+  }
+  const core = createAdapterCore(manager, options)
+  const send = fetch as FetchLike
+  return async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
+    const url = urlOf(input)
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
+    if (url === undefined || !appliesTo(core, url, method)) {
+      return init === undefined ? send(input) : send(input, init)
+    }
+    const template = await captureRequest(core, new Request(input, init), isOneShotBody(init?.body))
+    return exchange(core, send, template)
+  }
+}
+
+export { defaultIsAuthError, withServiceToken }
+export type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement }

@@ -1,0 +1,615 @@
+/**
+ * What the four adapters share: where the token goes, which requests get it, how an auth error is
+ * recognised, and the web-standard send/follow/replay cycle. Web standards only (Request, Headers,
+ * URLSearchParams, FormData): this file knows no HTTP client.
+ * @packageDocumentation
+ */
+import { ConfigurationError } from './errors.js'
+import type { FetchLike, TokenManager } from './types.js'
+
+/**
+ * Where the token goes in a request.
+ *
+ * - `{ in: 'body', field }`: a field of a JSON object body, an urlencoded body or a multipart form. An
+ *   empty body becomes `{"<field>": "<token>"}` with `content-type: application/json`. A field the
+ *   caller already set is overwritten. GET and HEAD requests cannot carry a body and are sent untouched.
+ * - `{ in: 'header', name, scheme? }`: a header, e.g. `authorization: Bearer <token>`.
+ * - `{ in: 'query', name }`: a query parameter.
+ *
+ * @example
+ * ```ts
+ * const placement: TokenPlacement = { in: 'header', name: 'authorization', scheme: 'Bearer' }
+ * ```
+ */
+type TokenPlacement =
+  | { in: 'body'; field: string }
+  | { in: 'header'; name: string; scheme?: string }
+  | { in: 'query'; name: string }
+
+/** What {@link ServiceTokenAdapterOptions.isAuthError} receives: the response, host-independent. */
+interface AuthErrorState {
+  /** The HTTP status. */
+  status: number
+  /** The response headers. */
+  headers: Headers
+  /** The URL the request went to. */
+  url: string
+  /**
+   * The body parsed as JSON, read from a copy so the caller's response stays readable; `undefined`
+   * when the content type is not JSON, the body is larger than 64 KiB, or it does not parse.
+   */
+  json(): Promise<unknown>
+}
+
+/** Tells whether a response means "this token is not accepted": the request is then replayed once. */
+type IsAuthError = (state: AuthErrorState) => boolean | Promise<boolean>
+
+/**
+ * Options shared by every adapter (`withServiceToken`, `attachServiceToken`, `serviceTokenHooks`,
+ * `serviceTokenMiddleware`).
+ *
+ * @example
+ * ```ts
+ * const options: ServiceTokenAdapterOptions = { origins: ['https://api.anyweb.cc'] }
+ * ```
+ */
+interface ServiceTokenAdapterOptions {
+  /**
+   * Where the token goes.
+   * @default { in: 'body', field: 'serviceToken' }
+   */
+  placement?: TokenPlacement
+  /**
+   * Whether a response is an auth error (the token was refused).
+   * @default HTTP 401, or a JSON body whose `code` is `"A108P001"` (whatever the status)
+   */
+  isAuthError?: IsAuthError
+  /**
+   * The origins (`scheme://host:port`) the token may be sent to; a full URL counts by its origin.
+   * Requests anywhere else pass through untouched.
+   * @default [the origin of manager.baseUrl]
+   */
+  origins?: readonly string[]
+}
+
+/** The adapter options, checked once, with every default applied. */
+interface AdapterCore {
+  readonly manager: TokenManager
+  readonly placement: TokenPlacement
+  readonly isAuthError: IsAuthError
+  readonly origins: ReadonlySet<string>
+  /** `origin + pathname` of the token endpoint, which is never touched. */
+  readonly tokenEndpoint: string | undefined
+}
+
+/** A caller's request kept so it can be sent again: its head and its body, buffered when possible. */
+interface RequestTemplate {
+  /** The caller's request; its body has been taken over by `body`. */
+  readonly request: Request
+  /** The body: bytes, none, or a one-shot stream that can be sent once only. */
+  body: ArrayBuffer | ReadableStream<Uint8Array> | null
+  /** False once a one-shot stream body has been sent: no replay, no redirect with a body. */
+  replayable: boolean
+}
+
+/** Bodies larger than this are not read to look for an auth error code. */
+const MAX_AUTH_BODY_BYTES = 64 * 1024
+/** The fetch standard's redirect limit. */
+const MAX_REDIRECTS = 20
+const DEFAULT_PLACEMENT: TokenPlacement = { in: 'body', field: 'serviceToken' }
+const AUTH_ERROR_CODE = 'A108P001'
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'string' ? JSON.stringify(value) : typeof value
+}
+
+function nonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value !== ''
+}
+
+function resolvePlacement(value: unknown): TokenPlacement {
+  if (value === undefined) return DEFAULT_PLACEMENT
+  const bad = (detail: string): never => {
+    throw new ConfigurationError('placement', `Invalid option \`placement\`: ${detail}`)
+  }
+  if (typeof value !== 'object' || value === null) return bad(`expected an object, got ${describe(value)}.`)
+  const placement = value as Record<string, unknown>
+  switch (placement['in']) {
+    case 'body':
+      if (!nonEmptyString(placement['field'])) return bad('`field` must be a non-empty string.')
+      return { in: 'body', field: placement['field'] }
+    case 'query':
+      if (!nonEmptyString(placement['name'])) return bad('`name` must be a non-empty string.')
+      return { in: 'query', name: placement['name'] }
+    case 'header': {
+      const { name, scheme } = placement
+      if (!nonEmptyString(name)) return bad('`name` must be a non-empty string.')
+      // Headers() would throw later, at the first request: fail at start-up instead.
+      try {
+        new Headers([[name, 'x']])
+      } catch {
+        return bad(`${JSON.stringify(name)} is not a valid header name.`)
+      }
+      if (scheme === undefined) return { in: 'header', name }
+      if (!nonEmptyString(scheme) || /\s/.test(scheme)) return bad('`scheme` must be a non-empty word such as "Bearer".')
+      return { in: 'header', name, scheme }
+    }
+    default:
+      return bad(`\`in\` must be "body", "header" or "query", got ${describe(placement['in'])}.`)
+  }
+}
+
+function originOf(option: string, value: unknown): string {
+  let origin = 'null'
+  try {
+    if (typeof value === 'string') origin = new URL(value).origin
+  } catch {
+    // reported below
+  }
+  if (origin === 'null') {
+    throw new ConfigurationError(option, `Invalid option \`${option}\`: expected an http(s) URL or origin, got ${describe(value)}.`)
+  }
+  return origin
+}
+
+/**
+ * Checks the adapter options once and applies the defaults.
+ * @throws {ConfigurationError} when an option is invalid, or when `origins` is missing and the manager
+ *   has no `baseUrl`.
+ */
+function createAdapterCore(manager: TokenManager, options: ServiceTokenAdapterOptions = {}): AdapterCore {
+  if (typeof manager !== 'object' || manager === null || typeof manager.getToken !== 'function') {
+    throw new ConfigurationError('manager', 'Invalid argument `manager`: expected a TokenManager from createTokenManager().')
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('options', `Invalid adapter options: expected an object, got ${describe(options)}.`)
+  }
+  const placement = resolvePlacement(options.placement)
+  const isAuthError = options.isAuthError ?? defaultIsAuthError
+  if (typeof isAuthError !== 'function') {
+    throw new ConfigurationError('isAuthError', `Invalid option \`isAuthError\`: expected a function, got ${describe(isAuthError)}.`)
+  }
+  let origins: string[]
+  if (options.origins !== undefined) {
+    if (!Array.isArray(options.origins)) {
+      throw new ConfigurationError('origins', `Invalid option \`origins\`: expected an array of origins, got ${describe(options.origins)}.`)
+    }
+    origins = options.origins.map((value: unknown, index) => originOf(`origins[${index}]`, value))
+  } else if (manager.baseUrl !== undefined) {
+    origins = [originOf('baseUrl', manager.baseUrl)]
+  } else {
+    throw new ConfigurationError(
+      'origins',
+      'Invalid option `origins`: the manager has no `baseUrl`, so say where the token may be sent, e.g. `origins: ["https://api.example.com"]`.',
+    )
+  }
+  let tokenEndpoint: string | undefined
+  if (manager.tokenUrl !== undefined) {
+    const url = new URL(manager.tokenUrl)
+    tokenEndpoint = url.origin + url.pathname
+  }
+  return Object.freeze({ manager, placement, isAuthError, origins: new Set(origins), tokenEndpoint })
+}
+
+function parseUrl(value: string | URL): URL | undefined {
+  try {
+    return new URL(value)
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether the token may be sent to `url`: an allowed origin, and not the token endpoint itself. */
+function allowsUrl(core: AdapterCore, url: string | URL): boolean {
+  const parsed = typeof url === 'string' ? parseUrl(url) : url
+  if (parsed === undefined || !core.origins.has(parsed.origin)) return false
+  return core.tokenEndpoint !== parsed.origin + parsed.pathname
+}
+
+/** Whether a request gets a token: an allowed URL, and (for body placement) a method that has a body. */
+function appliesTo(core: AdapterCore, url: string | URL, method: string): boolean {
+  if (core.placement.in === 'body' && !canHaveBody(method)) return false
+  return allowsUrl(core, url)
+}
+
+function canHaveBody(method: string): boolean {
+  const upper = method.toUpperCase()
+  return upper !== 'GET' && upper !== 'HEAD'
+}
+
+/** The MIME type essence (`type/subtype`, lower case) of a content-type header, or `''`. */
+function mimeType(contentType: string | null | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
+}
+
+/** `application/json`, `text/json` and any `+json` suffix. */
+function isJsonContentType(contentType: string | null | undefined): boolean {
+  return /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mimeType(contentType))
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+
+function bodyError(detail: string): ConfigurationError {
+  return new ConfigurationError(
+    'placement',
+    `Cannot put the token into this request body: ${detail} Send a JSON object, urlencoded or multipart body, or use placement \`{ in: 'header' }\` or \`{ in: 'query' }\`.`,
+  )
+}
+
+/**
+ * Adds `field` to a JSON object text. A new field is appended textually so that every other byte of
+ * the caller's JSON (formatting, big numbers) is kept; an existing field is overwritten by re-serialising.
+ * @throws {ConfigurationError} when the text is not a JSON object.
+ */
+function injectJsonText(text: string, field: string, token: string): string {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw bodyError('the body is not valid JSON.')
+  }
+  if (!isPlainObject(parsed)) throw bodyError(`the JSON body is ${describe(parsed)}, not an object.`)
+  if (Object.hasOwn(parsed, field)) {
+    Object.defineProperty(parsed, field, { value: token, enumerable: true, writable: true, configurable: true })
+    return JSON.stringify(parsed)
+  }
+  const end = text.lastIndexOf('}')
+  const separator = Object.keys(parsed).length === 0 ? '' : ','
+  return `${text.slice(0, end)}${separator}${JSON.stringify(field)}:${JSON.stringify(token)}${text.slice(end)}`
+}
+
+/**
+ * Adds `name=token` to an urlencoded string (a form body or a query without `?`). Appended textually
+ * when new, so the caller's own encoding is kept; an existing one is replaced in place.
+ */
+function injectUrlEncoded(text: string, name: string, token: string): string {
+  const params = new URLSearchParams(text)
+  if (!params.has(name)) {
+    const pair = new URLSearchParams([[name, token]]).toString()
+    if (text === '') return pair
+    return text.endsWith('&') ? text + pair : `${text}&${pair}`
+  }
+  params.set(name, token)
+  return params.toString()
+}
+
+/** A copy of `form` with `field` set: an existing entry keeps its position, a new one goes last. */
+function formWithToken(form: FormData, field: string, token: string): FormData {
+  const copy = new FormData()
+  for (const [name, value] of form) copy.append(name, value)
+  copy.set(field, token)
+  return copy
+}
+
+/** The header value for a header placement. */
+function headerValue(placement: { scheme?: string }, token: string): string {
+  return placement.scheme === undefined ? token : `${placement.scheme} ${token}`
+}
+
+const decoder = new TextDecoder()
+
+/**
+ * The caller's body with the token added, and what happens to `headers`.
+ * @throws {ConfigurationError} for bodies the token cannot go into (binary, plain text, not an object).
+ */
+async function bodyWithToken(
+  bytes: ArrayBuffer | null,
+  headers: Headers,
+  field: string,
+  token: string,
+): Promise<BodyInit> {
+  const contentType = headers.get('content-type')
+  const type = mimeType(contentType)
+  headers.delete('content-length')
+  if (bytes === null || bytes.byteLength === 0) {
+    if (type === 'application/x-www-form-urlencoded') return injectUrlEncoded('', field, token)
+    if (!isJsonContentType(contentType)) headers.set('content-type', 'application/json')
+    return injectJsonText('{}', field, token)
+  }
+  if (type === 'multipart/form-data') {
+    let form: FormData
+    try {
+      form = await new Response(bytes, { headers: { 'content-type': contentType ?? '' } }).formData()
+    } catch {
+      throw bodyError('the multipart body could not be parsed.')
+    }
+    // The new form has a new boundary: the platform writes the matching content-type.
+    headers.delete('content-type')
+    return formWithToken(form, field, token)
+  }
+  const text = decoder.decode(bytes)
+  if (type === 'application/x-www-form-urlencoded') return injectUrlEncoded(text, field, token)
+  // A string body sent without a content type is labelled text/plain by fetch; JSON is often sent so.
+  if (isJsonContentType(contentType) || type === '' || type === 'text/plain') return injectJsonText(text, field, token)
+  throw bodyError(`its content type is ${JSON.stringify(type)}.`)
+}
+
+/** Whether a body is a stream that can be read once only (so never replayed). */
+function isOneShotBody(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return true
+  return Symbol.asyncIterator in body
+}
+
+/**
+ * Takes over `request` so it can be sent (and replayed) with a token. The body is buffered, except a
+ * body the caller gave as a one-shot stream when the token does not go into the body.
+ */
+async function captureRequest(core: AdapterCore, request: Request, oneShot: boolean): Promise<RequestTemplate> {
+  if (request.body === null) return { request, body: null, replayable: true }
+  if (oneShot && core.placement.in !== 'body') return { request, body: request.body, replayable: false }
+  return { request, body: await request.arrayBuffer(), replayable: true }
+}
+
+/** Headers that describe a body: dropped with the body when a redirect turns the request into a GET. */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']
+
+interface BuildOptions {
+  token: string
+  url?: string
+  method?: string
+  dropBody?: boolean
+}
+
+/**
+ * A new request from the template with the token placed. Automatic redirects are switched off so a
+ * redirect can never carry the token elsewhere; {@link followRedirects} follows the allowed ones.
+ * @throws {ConfigurationError} when the body cannot carry the token.
+ */
+async function buildRequest(core: AdapterCore, template: RequestTemplate, options: BuildOptions): Promise<Request> {
+  const source = template.request
+  const method = options.method ?? source.method
+  const url = new URL(options.url ?? source.url)
+  const headers = new Headers(source.headers)
+  let body: BodyInit | null = null
+  if (options.dropBody === true || !canHaveBody(method)) {
+    for (const name of BODY_HEADERS) headers.delete(name)
+  } else if (template.body instanceof ArrayBuffer) {
+    body = template.body
+  } else if (template.body !== null) {
+    body = template.body
+    template.body = null
+    template.replayable = false
+  }
+  const { placement } = core
+  if (placement.in === 'header') headers.set(placement.name, headerValue(placement, options.token))
+  else if (placement.in === 'query') url.search = injectUrlEncoded(url.search.slice(1), placement.name, options.token)
+  else if (canHaveBody(method) && options.dropBody !== true) {
+    body = await bodyWithToken(body instanceof ArrayBuffer ? body : null, headers, placement.field, options.token)
+  }
+  const init: RequestInit & { duplex?: 'half' } = {
+    method,
+    headers,
+    body,
+    redirect: source.redirect === 'follow' ? 'manual' : source.redirect,
+    signal: source.signal,
+    credentials: source.credentials,
+    cache: source.cache,
+    integrity: source.integrity,
+    keepalive: source.keepalive,
+    referrerPolicy: source.referrerPolicy,
+  }
+  if (source.mode !== 'navigate') init.mode = source.mode
+  if (body instanceof ReadableStream) init.duplex = 'half'
+  return new Request(url, init)
+}
+
+function isRedirectStatus(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
+}
+
+interface RedirectHop {
+  url: URL
+  method: string
+  dropBody: boolean
+}
+
+/** Where a redirect response leads and with what method, following the fetch standard's rules. */
+function redirectHop(status: number, location: string | null, from: string, method: string): RedirectHop | undefined {
+  if (!isRedirectStatus(status) || location === null) return undefined
+  let url: URL
+  try {
+    url = new URL(location, from)
+  } catch {
+    return undefined
+  }
+  const upper = method.toUpperCase()
+  if ((status === 303 && upper !== 'GET' && upper !== 'HEAD') || ((status === 301 || status === 302) && upper === 'POST')) {
+    return { url, method: 'GET', dropBody: true }
+  }
+  return { url, method, dropBody: false }
+}
+
+function discard(response: Response): void {
+  // The body is never read: release the connection without waiting (a cancel can stay pending).
+  response.body?.cancel().catch(() => undefined)
+}
+
+/**
+ * Follows redirects of a tokened request, but only to allowed origins (the token re-attached there);
+ * a redirect anywhere else is returned as is, unfollowed, so neither the token nor a body that held it
+ * ever leaves the allow-list. Caller's `redirect: 'manual'` or `'error'` are left to fetch.
+ */
+async function followRedirects(
+  core: AdapterCore,
+  state: { fetch: FetchLike; template: RequestTemplate; token: string; response: Response },
+): Promise<Response> {
+  const { template, token } = state
+  let { response } = state
+  if (template.request.redirect !== 'follow') return response
+  let url = template.request.url
+  let method = template.request.method
+  let dropBody = false
+  for (let hops = 1; ; hops++) {
+    const hop = redirectHop(response.status, response.headers.get('location'), url, method)
+    if (hop === undefined || !allowsUrl(core, hop.url)) return response
+    dropBody ||= hop.dropBody
+    if (!dropBody && !template.replayable) return response
+    if (hops > MAX_REDIRECTS) {
+      discard(response)
+      throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects.`)
+    }
+    discard(response)
+    url = hop.url.href
+    method = hop.method
+    response = await state.fetch(await buildRequest(core, template, { token, url, method, dropBody }))
+  }
+}
+
+/** Reads a copy of the body as JSON, bounded; never disturbs `response`. */
+async function readJsonBounded(response: Response): Promise<unknown> {
+  if (!isJsonContentType(response.headers.get('content-type'))) return undefined
+  const length = Number(response.headers.get('content-length') ?? 0)
+  if (!(length <= MAX_AUTH_BODY_BYTES) || response.body === null || response.bodyUsed) return undefined
+  const reader = response.clone().body!.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > MAX_AUTH_BODY_BYTES) {
+        reader.cancel().catch(() => undefined)
+        return undefined
+      }
+      chunks.push(value)
+    }
+  } catch {
+    return undefined
+  }
+  return parseJsonBytes(chunks, size)
+}
+
+function parseJsonBytes(chunks: readonly Uint8Array[], size: number): unknown {
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  try {
+    return JSON.parse(decoder.decode(bytes)) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A response body that a host client already decoded (axios' `data`) as JSON, bounded like a fetch
+ * body: objects are taken as they are, strings and bytes are parsed when the content type is JSON.
+ */
+function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
+  if (typeof data === 'string') {
+    if (!isJsonContentType(contentType) || data.length > MAX_AUTH_BODY_BYTES) return undefined
+    try {
+      return JSON.parse(data) as unknown
+    } catch {
+      return undefined
+    }
+  }
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+    if (!isJsonContentType(contentType) || data.byteLength > MAX_AUTH_BODY_BYTES) return undefined
+    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    return parseJsonBytes([view], view.byteLength)
+  }
+  return isPlainObject(data) || Array.isArray(data) ? data : undefined
+}
+
+/** Memoises `read` so several predicates (or a custom one) read the body once. */
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined
+  return () => (result ??= read())
+}
+
+/** The {@link AuthErrorState} of a fetch `Response`. */
+function authStateOfResponse(response: Response, url: string): AuthErrorState {
+  return { status: response.status, headers: response.headers, url: response.url || url, json: once(() => readJsonBounded(response)) }
+}
+
+/**
+ * The default {@link IsAuthError}: HTTP 401, or a JSON body whose `code` is `"A108P001"` (AnyWeb's
+ * "serviceToken wrong", which may come with any status).
+ *
+ * @example
+ * ```ts
+ * withServiceToken(fetch, manager, {
+ *   isAuthError: async (state) => state.status === 403 || (await defaultIsAuthError(state)),
+ * })
+ * ```
+ */
+async function defaultIsAuthError(state: AuthErrorState): Promise<boolean> {
+  if (state.status === 401) return true
+  const body = await state.json()
+  return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
+}
+
+/** Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch). */
+function renewToken(core: AdapterCore, refused: string, signal: AbortSignal | undefined): Promise<string> {
+  core.manager.invalidate(refused)
+  return core.manager.getToken(signal === undefined ? {} : { signal })
+}
+
+/** Sends the template with `token`, following allowed redirects. */
+async function sendFollowing(core: AdapterCore, fetch: FetchLike, template: RequestTemplate, token: string): Promise<Response> {
+  const response = await fetch(await buildRequest(core, template, { token }))
+  return followRedirects(core, { fetch, template, token, response })
+}
+
+/**
+ * Finishes an exchange whose first response arrived: follows allowed redirects, and on an auth error
+ * renews the token and replays once (unless the body was a one-shot stream). A replay that fails again
+ * is returned as is.
+ */
+async function settleExchange(
+  core: AdapterCore,
+  state: { fetch: FetchLike; template: RequestTemplate; token: string; response: Response },
+): Promise<Response> {
+  const { fetch, template, token } = state
+  const response = await followRedirects(core, state)
+  if (!template.replayable) return response
+  if (!(await core.isAuthError(authStateOfResponse(response, template.request.url)))) return response
+  const fresh = await renewToken(core, token, template.request.signal)
+  discard(response)
+  return sendFollowing(core, fetch, template, fresh)
+}
+
+/** The whole cycle for a request that gets a token: wait for it, send, follow, replay once on an auth error. */
+async function exchange(core: AdapterCore, fetch: FetchLike, template: RequestTemplate): Promise<Response> {
+  const token = await core.manager.getToken({ signal: template.request.signal })
+  const response = await fetch(await buildRequest(core, template, { token }))
+  return settleExchange(core, { fetch, template, token, response })
+}
+
+export {
+  allowsUrl,
+  appliesTo,
+  authStateOfResponse,
+  bodyError,
+  buildRequest,
+  captureRequest,
+  createAdapterCore,
+  defaultIsAuthError,
+  discard,
+  exchange,
+  followRedirects,
+  formWithToken,
+  headerValue,
+  injectJsonText,
+  injectUrlEncoded,
+  isJsonContentType,
+  isOneShotBody,
+  isPlainObject,
+  jsonOfDecoded,
+  once,
+  redirectHop,
+  renewToken,
+  settleExchange,
+}
+export type { AdapterCore, AuthErrorState, IsAuthError, RedirectHop, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement }

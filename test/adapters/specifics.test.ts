@@ -1,0 +1,267 @@
+import axios, { AxiosError } from 'axios'
+import ky, { HTTPError } from 'ky'
+import { afterEach, describe, expect, it } from 'vitest'
+import { attachServiceToken } from '../../adapters/axios.js'
+import { withServiceToken } from '../../adapters/fetch.js'
+import { serviceTokenHooks } from '../../adapters/ky.js'
+import { createAnyWebClient } from '../../adapters/openapi-fetch.js'
+import { createEmulator } from '../../src/emulator/index.js'
+import { ConfigurationError, createTokenManager, isServiceTokenError } from '../../src/index.js'
+import { json, startServer } from '../helpers/http-server.js'
+import type { Received } from '../helpers/http-server.js'
+import { countingSource } from '../helpers/source.js'
+
+const CHECK = '/service/checkAddresses'
+const group = { u1: ['cfx:aa'] }
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function emulatorWorld() {
+  const emu = createEmulator()
+  const server = await emu.listen({ hostname: '127.0.0.1', port: 0 })
+  const manager = createTokenManager({ appid: 'demo-app', secret: 'demo-secret', baseUrl: server.url })
+  cleanups.push(() => server.close(), () => manager.close())
+  return { emu, url: server.url, manager }
+}
+
+function tokenOf(request: Received): unknown {
+  try {
+    return (JSON.parse(request.body) as Record<string, unknown>)['serviceToken']
+  } catch {
+    return undefined
+  }
+}
+
+/** Refuses token-1, accepts any other. */
+async function refusingFirstToken() {
+  const api = await startServer((request, response) =>
+    tokenOf(request) === 'token-1'
+      ? json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }, 401)
+      : json(response, { code: 1000, message: 'success', data: { echo: request.body } }),
+  )
+  const source = countingSource({ auto: true })
+  const manager = createTokenManager({ source: source.source, baseUrl: api.url })
+  cleanups.push(() => api.close(), () => manager.close())
+  return { api, source, manager }
+}
+
+describe('fetch', () => {
+  it('accepts a string, a URL and a Request with init overrides', async () => {
+    const { emu, url, manager } = await emulatorWorld()
+    const anyweb = withServiceToken(globalThis.fetch, manager)
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) }
+    const fromString = await (await anyweb(url + CHECK, init)).json()
+    const fromUrl = await (await anyweb(new URL(CHECK, url), init)).json()
+    const request = new Request(url + CHECK, { method: 'PUT', body: '{"group":{}}', headers: { 'content-type': 'application/json' } })
+    const fromRequest = await (await anyweb(request, { method: 'POST' })).json()
+    expect([fromString, fromUrl, fromRequest]).toMatchObject([{ code: 1000 }, { code: 1000 }, { code: 1000, data: {} }])
+    expect(emu.stats().authFailures).toBe(0)
+  })
+
+  it('installs globally and uninstalls; the manager keeps its own fetch so token requests never recurse', async () => {
+    const { emu, url, manager } = await emulatorWorld()
+    const original = globalThis.fetch
+    globalThis.fetch = withServiceToken(original, manager)
+    try {
+      const response = await fetch(url + CHECK, { method: 'POST', body: JSON.stringify({ group }) })
+      expect(await response.json()).toMatchObject({ code: 1000 })
+    } finally {
+      globalThis.fetch = original
+    }
+    const after = await fetch(url + CHECK, { method: 'POST', body: JSON.stringify({ group }) })
+    expect(await after.json()).toMatchObject({ code: 'A108P001' })
+    expect(emu.stats().tokensIssued).toBe(1)
+  })
+
+  it('a one-shot stream body (header placement) is sent once and its auth error returned, not replayed', async () => {
+    const api = await startServer((request, response) =>
+      json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }),
+    )
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const anyweb = withServiceToken(globalThis.fetch, manager, { placement: { in: 'header', name: 'x-token' } })
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a":1}'))
+        controller.close()
+      },
+    })
+    const response = await anyweb(api.url + CHECK, { method: 'POST', body, duplex: 'half' } as RequestInit)
+    expect(await response.json()).toMatchObject({ code: 'A108P001' })
+    expect(api.received.map((request) => [request.body, request.headers['x-token']])).toEqual([['{"a":1}', 'token-1']])
+  })
+
+  it('a binary body cannot carry the token: ConfigurationError, nothing sent', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const anyweb = withServiceToken(globalThis.fetch, manager)
+    const sent = anyweb(api.url + CHECK, { method: 'POST', body: new Uint8Array([1, 2]), headers: { 'content-type': 'application/octet-stream' } })
+    await expect(sent).rejects.toBeInstanceOf(ConfigurationError)
+    expect(api.received).toHaveLength(0)
+  })
+
+  it('a custom isAuthError decides, and the caller can still read the body after the check', async () => {
+    const api = await startServer((request, response) =>
+      json(response, { code: tokenOf(request) === 'token-1' ? 'EXPIRED' : 'OK' }),
+    )
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const seen: number[] = []
+    const anyweb = withServiceToken(globalThis.fetch, manager, {
+      isAuthError: async (state) => {
+        seen.push(state.status)
+        return ((await state.json()) as { code?: string }).code === 'EXPIRED'
+      },
+    })
+    const response = await anyweb(api.url + CHECK, { method: 'POST', body: '{}' })
+    expect(await response.json()).toEqual({ code: 'OK' })
+    expect(seen).toEqual([200])
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('GET requests are passed through untouched with body placement', async () => {
+    const { api, source, manager } = await refusingFirstToken()
+    await withServiceToken(globalThis.fetch, manager)(`${api.url}/x?y=1`)
+    expect(api.received[0]?.path).toBe('/x?y=1')
+    expect(source.count).toBe(0)
+  })
+})
+
+describe('axios', () => {
+  it('replays a 401 (rejected by validateStatus) and resolves with the replay; object data keeps its keys', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    const { data } = await instance.post<{ data: { echo: string } }>(CHECK, { z: 1, a: 2 })
+    expect(data.data.echo).toBe('{"z":1,"a":2,"serviceToken":"token-2"}')
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('a replay that fails again rejects with the AxiosError of the replay', async () => {
+    const api = await startServer((_request, response) => json(response, { code: 'A108P001' }, 401))
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    const error: unknown = await instance.post(CHECK, {}).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(AxiosError)
+    expect((error as AxiosError).response?.status).toBe(401)
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('a redirect of a tokened request is not followed: validateStatus rejects it', async () => {
+    const second = await startServer((_request, response) => json(response, {}))
+    const api = await startServer((_request, response) => {
+      response.writeHead(307, { location: `${second.url}/x` })
+      response.end()
+    })
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => second.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    const error: unknown = await instance.post(CHECK, {}).catch((caught: unknown) => caught)
+    expect((error as AxiosError).response?.status).toBe(307)
+    expect(second.received).toHaveLength(0)
+  })
+
+  it('detach() removes the interceptors', async () => {
+    const { api, source, manager } = await refusingFirstToken()
+    const instance = axios.create({ baseURL: api.url })
+    const detach = attachServiceToken(instance, manager)
+    detach()
+    detach()
+    await instance.post(CHECK, { a: 1 }, { validateStatus: () => true })
+    expect(api.received[0]?.body).toBe('{"a":1}')
+    expect(source.count).toBe(0)
+  })
+
+  it('manager errors reject the call with the typed error, not an AxiosError', async () => {
+    const { url } = await emulatorWorld()
+    const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })
+    cleanups.push(() => manager.close())
+    const instance = axios.create({ baseURL: url })
+    attachServiceToken(instance, manager)
+    const error: unknown = await instance.post(CHECK, { group }).catch((caught: unknown) => caught)
+    expect(isServiceTokenError(error, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+  })
+})
+
+describe('ky', () => {
+  it('with retry: 0 the hook replays by itself', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const api2 = ky.create({ baseUrl: api.url, retry: 0, hooks: serviceTokenHooks(manager) })
+    const result = await api2.post('service/checkAddresses', { json: { a: 1 } }).json<{ data: { echo: string } }>()
+    expect(result.data.echo).toBe('{"a":1,"serviceToken":"token-2"}')
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('with default retries the replay goes through ky.retry', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const retried: string[] = []
+    const client = ky.create({
+      baseUrl: api.url,
+      hooks: {
+        ...serviceTokenHooks(manager),
+        beforeRetry: [({ error }) => void retried.push(error.message)],
+      },
+    })
+    const result = await client.post('service/checkAddresses', { json: { a: 1 } }).json<{ code: number }>()
+    expect(result.code).toBe(1000)
+    expect(retried).toEqual(['Forced retry: SERVICE_TOKEN_REFRESHED'])
+  })
+
+  it('a foreign redirect becomes ky’s HTTPError, unfollowed', async () => {
+    const second = await startServer((_request, response) => json(response, {}))
+    const api = await startServer((_request, response) => {
+      response.writeHead(308, { location: `${second.url}/x` })
+      response.end()
+    })
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => second.close(), () => manager.close())
+    const client = ky.create({ baseUrl: api.url, hooks: serviceTokenHooks(manager) })
+    await expect(client.post('service/checkAddresses', { json: {} })).rejects.toBeInstanceOf(HTTPError)
+    expect(second.received).toHaveLength(0)
+  })
+})
+
+describe('openapi-fetch: createAnyWebClient', () => {
+  it('with credentials: creates its manager and sends typed requests against the emulator', async () => {
+    const emu = createEmulator({ users: { u1: ['cfx:aa'] } })
+    const server = await emu.listen({ hostname: '127.0.0.1', port: 0 })
+    const client = createAnyWebClient({ appid: 'demo-app', secret: 'demo-secret', baseUrl: server.url })
+    cleanups.push(() => server.close(), () => client.manager.close())
+    const { data } = await client.POST('/service/checkAddresses', { body: { group: { u1: ['cfx:aa', 'cfx:bb'] } } })
+    expect(data).toEqual({ code: 1000, message: 'success', data: { u1: ['cfx:bb'] } })
+    emu.revokeAll()
+    const again = await client.POST('/service/checkAddresses', { body: { group } })
+    expect(again.data).toMatchObject({ code: 1000 })
+    expect(emu.stats().tokensIssued).toBe(2)
+  })
+
+  it('with a manager: manager errors reject the call', async () => {
+    const { url } = await emulatorWorld()
+    const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })
+    cleanups.push(() => manager.close())
+    const client = createAnyWebClient({ manager })
+    const error: unknown = await client.POST('/service/checkAddresses', { body: { group } }).catch((caught: unknown) => caught)
+    expect(isServiceTokenError(error, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+  })
+})
+
+describe('options', () => {
+  it.each([
+    [{ placement: { in: 'cookie' } }, 'placement'],
+    [{ placement: { in: 'header', name: 'bad header' } }, 'placement'],
+    [{ placement: { in: 'body', field: '' } }, 'placement'],
+    [{ origins: ['not a url'] }, 'origins[0]'],
+    [{ origins: 'http://127.0.0.1' }, 'origins'],
+    [{ isAuthError: 401 }, 'isAuthError'],
+  ])('%j is rejected at creation', (options, option) => {
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 60 }), baseUrl: 'http://127.0.0.1:1' })
+    cleanups.push(() => manager.close())
+    expect(() => withServiceToken(globalThis.fetch, manager, options as never)).toThrowError(
+      expect.objectContaining({ name: 'ConfigurationError', option }),
+    )
+  })
+})
