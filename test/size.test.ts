@@ -1,0 +1,47 @@
+import { gzipSync } from 'node:zlib'
+import { build } from 'esbuild'
+import { describe, expect, it } from 'vitest'
+import { root } from './helpers/processes.js'
+
+/**
+ * What each entry costs a user who bundles it: minified, gzipped, with the peer dependencies (axios,
+ * ky) and openapi-fetch left out. Budgets are bytes; a change that grows an entry past its budget fails
+ * here and must either shrink or raise the budget on purpose (and update the README table).
+ */
+const ENTRIES: Record<string, { code: string; budget: number }> = {
+  'core + fetch adapter': {
+    code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
+    budget: 8_600,
+  },
+  core: { code: "export * from './src/index.ts'", budget: 5_100 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 3_700 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 3_200 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 3_900 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 8_300 },
+  emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
+  redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
+}
+
+async function gzippedSize(code: string): Promise<number> {
+  const result = await build({
+    stdin: { contents: code, resolveDir: root, loader: 'ts' },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    external: ['axios', 'ky', 'openapi-fetch', 'node:*'],
+    write: false,
+    logLevel: 'silent',
+  })
+  return gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length
+}
+
+describe('bundle size (minified + gzipped, peers and openapi-fetch excluded)', () => {
+  it.each(Object.entries(ENTRIES))('%s stays within its budget', async (name, { code, budget }) => {
+    const size = await gzippedSize(code)
+    console.log(`${name}: ${size} B gzipped (budget ${budget} B)`)
+    expect(size).toBeGreaterThan(500)
+    expect(size).toBeLessThanOrEqual(budget)
+  })
+})
