@@ -6,6 +6,7 @@
  */
 import { ConfigurationError } from './errors.js'
 import type { FetchLike, TokenManager } from './types.js'
+import { describe } from './util.js'
 
 /**
  * Where the token goes in a request.
@@ -99,11 +100,6 @@ const MAX_REDIRECTS = 20
 const DEFAULT_PLACEMENT: TokenPlacement = { in: 'body', field: 'serviceToken' }
 const AUTH_ERROR_CODE = 'A108P001'
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value === 'string' ? JSON.stringify(value) : typeof value
-}
 
 function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value !== ''

@@ -3,6 +3,7 @@ import { AnyWebApiError, ErrorCode, InvalidResponseError, TokenRequestError } fr
 import type { paths } from './generated/anyweb.js'
 import type { ResolvedAnyWeb } from './options.js'
 import type { TokenGrant, TokenSource } from './types.js'
+import { isRecord } from './util.js'
 
 /** The codes AnyWeb uses for a missing or wrong appid/secret: retrying cannot help. */
 const CREDENTIAL_CODES: Readonly<Record<string, string>> = {
@@ -26,9 +27,6 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /**
  * Checks a grant at run time, whatever produced it: a non-empty string token and a finite, positive,

@@ -1,6 +1,7 @@
 import { ConfigurationError } from './errors.js'
 import { memoryStore } from './memory-store.js'
 import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenSource, TokenStore } from './types.js'
+import { describe } from './util.js'
 
 /** The AnyWeb production API. */
 const DEFAULT_BASE_URL = 'https://api.anyweb.cc'
@@ -38,11 +39,6 @@ function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid option \`${option}\`: ${message}`)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
-  return typeof value
-}
 
 function nonNegative(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback

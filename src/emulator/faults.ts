@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js'
+import { describe, isRecord } from '../util.js'
 
 /**
  * A ready-made broken grant for the `bad-grant` fault: each one breaks exactly one thing in an otherwise
@@ -143,15 +144,7 @@ function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid fault: ${message}`)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'number' || typeof value === 'string') return JSON.stringify(value)
-  return typeof value
-}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function optionalStatus(option: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js'
+import { describe } from '../util.js'
 
 /**
  * What happens to earlier tokens of an app when the emulator issues it a new one.
@@ -127,12 +128,6 @@ function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid emulator option \`${option}\`: ${message}`)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number') return String(value)
-  return typeof value
-}
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false

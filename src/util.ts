@@ -1,0 +1,17 @@
+/**
+ * What a wrong value was, for an error message. Numbers and booleans are shown; strings never are,
+ * because a string in the wrong place may be a secret or a token.
+ */
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return typeof value === 'string' ? 'a string' : typeof value
+}
+
+/** A non-null, non-array object. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+export { describe, isRecord }
