@@ -1,0 +1,177 @@
+/**
+ * Scenario 1 — hot-path overhead: requests/s through each adapter with a cached token, against the same
+ * client sending the same request with the token written in by hand. Server: bench/echo-server.ts in its
+ * own process on 127.0.0.1. Paired rounds (baseline and adapter back to back, order alternating); the
+ * figure is the median of the per-round ratios.
+ */
+import { spawn } from 'node:child_process'
+import { Agent } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import axios from 'axios'
+import ky from 'ky'
+import createClient from 'openapi-fetch'
+import { attachServiceToken } from '../adapters/axios.js'
+import { withServiceToken } from '../adapters/fetch.js'
+import { serviceTokenHooks } from '../adapters/ky.js'
+import { serviceTokenMiddleware } from '../adapters/openapi-fetch.js'
+import type { TokenPlacement } from '../src/adapter-core.js'
+import { createTokenManager } from '../src/index.js'
+import { fixed, log, median, pool, report, rounds } from './lib.js'
+
+const ROUNDS = rounds(5)
+const REQUESTS = Number(process.env['BENCH_HOT_REQUESTS'] ?? 1_500)
+const CONCURRENCY = 16
+const PATH = '/service/checkAddresses'
+/** A JWT-sized token. */
+const TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(120)}.${'s'.repeat(43)}`
+const group = { u1: ['cfx:aa', 'cfx:bb'] }
+
+async function startServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./echo-server.ts', import.meta.url))], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))
+    child.once('error', reject)
+  })
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() }
+}
+
+type Send = () => Promise<void>
+type Placement = 'header' | 'body'
+
+/** The baseline (token by hand) and the adapter's sender for one client and placement. */
+function senders(client: string, placement: Placement, url: string): { baseline: Send; adapter: Send } {
+  const manager = createTokenManager({ source: async () => ({ token: TOKEN, expiresIn: 3600 }), baseUrl: url })
+  const adapterPlacement: TokenPlacement =
+    placement === 'header' ? { in: 'header', name: 'authorization', scheme: 'Bearer' } : { in: 'body', field: 'serviceToken' }
+  const byHandHeaders: Record<string, string> =
+    placement === 'header' ? { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } : { 'content-type': 'application/json' }
+  const byHandBody = placement === 'header' ? { group } : { group, serviceToken: TOKEN }
+  const options = { placement: adapterPlacement }
+  void manager.getToken() // cached before the first measured request
+  switch (client) {
+    case 'fetch': {
+      const wrapped = withServiceToken(fetch, manager, options)
+      return {
+        baseline: async () => {
+          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
+        },
+        adapter: async () => {
+          await (await wrapped(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text()
+        },
+      }
+    }
+    case 'axios (http)':
+    case 'axios (fetch)': {
+      const adapter = client === 'axios (http)' ? 'http' : 'fetch'
+      const agent = new Agent({ keepAlive: true })
+      const plain = axios.create({ baseURL: url, adapter, httpAgent: agent })
+      const tokened = axios.create({ baseURL: url, adapter, httpAgent: agent })
+      attachServiceToken(tokened, manager, options)
+      return {
+        baseline: async () => {
+          await plain.post(PATH, byHandBody, placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {})
+        },
+        adapter: async () => {
+          await tokened.post(PATH, { group })
+        },
+      }
+    }
+    case 'ky': {
+      const plain = ky.create({ baseUrl: url, retry: 0 })
+      const tokened = ky.create({ baseUrl: url, retry: 0, hooks: serviceTokenHooks(manager, options) })
+      return {
+        baseline: async () => {
+          await plain.post(PATH.slice(1), { json: byHandBody, ...(placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {}) }).text()
+        },
+        adapter: async () => {
+          await tokened.post(PATH.slice(1), { json: { group } }).text()
+        },
+      }
+    }
+    case 'openapi-fetch': {
+      type Paths = Record<string, Record<string, unknown>>
+      const plain = createClient<Paths>({ baseUrl: url })
+      const tokened = createClient<Paths>({ baseUrl: url })
+      tokened.use(serviceTokenMiddleware(manager, options))
+      const post = (c: typeof plain, body: unknown, headers?: Record<string, string>) =>
+        c.POST(PATH as never, { body, ...(headers === undefined ? {} : { headers }) } as never) as Promise<unknown>
+      return {
+        baseline: async () => {
+          await post(plain, byHandBody, placement === 'header' ? { authorization: `Bearer ${TOKEN}` } : undefined)
+        },
+        adapter: async () => {
+          await post(tokened, { group })
+        },
+      }
+    }
+    default:
+      throw new Error(`unknown client ${client}`)
+  }
+}
+
+async function requestsPerSecond(send: Send): Promise<number> {
+  const started = performance.now()
+  await pool(REQUESTS, CONCURRENCY, send)
+  return REQUESTS / ((performance.now() - started) / 1000)
+}
+
+const TARGET: Record<Placement, number> = { header: 0.97, body: 0.95 }
+
+async function main(): Promise<void> {
+  const server = await startServer()
+  const clients = ['fetch', 'axios (http)', 'axios (fetch)', 'ky', 'openapi-fetch']
+  const rows: string[] = []
+  const targets: Array<[string, string, string, boolean]> = []
+  try {
+    for (const placement of ['header', 'body'] as const) {
+      for (const client of clients) {
+        const { baseline, adapter } = senders(client, placement, server.url)
+        // Warm-up: JIT, connections, the cached token.
+        await requestsPerSecond(baseline)
+        await requestsPerSecond(adapter)
+        const ratios: number[] = []
+        const base: number[] = []
+        const ours: number[] = []
+        for (let round = 0; round < ROUNDS; round++) {
+          let b: number
+          let a: number
+          if (round % 2 === 0) {
+            b = await requestsPerSecond(baseline)
+            a = await requestsPerSecond(adapter)
+          } else {
+            a = await requestsPerSecond(adapter)
+            b = await requestsPerSecond(baseline)
+          }
+          base.push(b)
+          ours.push(a)
+          ratios.push(a / b)
+        }
+        const ratio = median(ratios)
+        const met = ratio >= TARGET[placement]
+        log(`${placement} ${client}: baseline ${fixed(median(base), 0)} req/s, adapter ${fixed(median(ours), 0)} req/s, ratio ${fixed(ratio, 3)}`)
+        rows.push(
+          `| ${placement} | ${client} | ${fixed(median(base), 0)} | ${fixed(median(ours), 0)} | **${fixed(ratio, 3)}** | ${fixed(Math.min(...ratios), 3)}–${fixed(Math.max(...ratios), 3)} | ≥ ${TARGET[placement]} ${met ? '✅ met' : '❌ not met'} |`,
+        )
+        targets.push([`hot path, ${placement} placement, ${client}`, `≥ ${TARGET[placement]}`, fixed(ratio, 3), met])
+      }
+    }
+  } finally {
+    server.stop()
+  }
+  const markdown = [
+    `${ROUNDS} paired rounds of ${REQUESTS.toLocaleString('en')} POST requests each, ${CONCURRENCY} in flight, keep-alive, against a`,
+    'minimal node:http server in its own process (bench/echo-server.ts). Baseline: the same client sending the same request with',
+    'the token written in by hand (header `authorization: Bearer …`, or `serviceToken` in the JSON object). Adapter: the client',
+    'with the adapter and a manager whose token is cached. Ratio = adapter req/s ÷ baseline req/s per round; the median is the figure.',
+    '',
+    '| placement | client | baseline req/s (median) | adapter req/s (median) | ratio (median) | ratio range | target |',
+    '|---|---|---:|---:|---:|---|---|',
+    ...rows,
+  ].join('\n')
+  report({ title: '1. Hot-path overhead (cached token)', markdown, targets })
+}
+
+await main()
+process.exit(0)

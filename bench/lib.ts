@@ -1,0 +1,57 @@
+/** Shared helpers of the benchmarks: statistics, timing, and the result format each scenario prints. */
+import { cpus, totalmem } from 'node:os'
+
+/** What a scenario child prints on its last stdout line: markdown sections for BENCHMARKS.md. */
+interface ScenarioResult {
+  title: string
+  markdown: string
+  /** One line per target: [what, target, measured, met]. */
+  targets: Array<[string, string, string, boolean]>
+}
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/** Nearest-rank percentile (p in 0–100). */
+function percentile(values: readonly number[] | Float64Array, p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = Float64Array.from(values).sort()
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+function fixed(value: number, digits = 2): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a'
+}
+
+function machine(): { cpu: string; cores: number; memory: string } {
+  const list = cpus()
+  return { cpu: list[0]?.model.trim() ?? 'unknown', cores: list.length, memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB` }
+}
+
+/** Runs `task` with at most `concurrency` in flight until `total` are done. */
+async function pool(total: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < total) await task(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker))
+}
+
+function log(message: string): void {
+  process.stderr.write(`  ${message}\n`)
+}
+
+/** Prints the result for the parent (bench/run.ts) on stdout, as the last line. */
+function report(result: ScenarioResult): void {
+  process.stdout.write(`\n${JSON.stringify(result)}\n`)
+}
+
+const rounds = (fallback: number): number => Math.max(5, Number(process.env['BENCH_ROUNDS'] ?? fallback))
+
+export { fixed, log, machine, median, percentile, pool, report, rounds }
+export type { ScenarioResult }
