@@ -126,8 +126,10 @@ function redisStore(client: RedisClientLike, options: RedisStoreOptions = {}): T
 
   function command(args: string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      // The rejection waits one more turn of the event loop: when this process itself was busy past the
+      // deadline, timers run before pending I/O, and an answer already waiting in the socket must win.
       const timer = setTimeout(
-        () => reject(new Error(`Redis did not answer ${args[0]} within ${commandTimeout} ms (option \`commandTimeout\`).`)),
+        () => setTimeout(() => reject(new Error(`Redis did not answer ${args[0]} within ${commandTimeout} ms (option \`commandTimeout\`).`)), 0),
         commandTimeout,
       )
       send(args).then(

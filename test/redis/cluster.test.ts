@@ -1,0 +1,302 @@
+/**
+ * The Redis store across separate OS processes: each worker (test/redis/worker.ts) has its own token
+ * manager, its own ioredis connection and the real fetch adapter, and calls one emulator listening on
+ * 127.0.0.1 in this process. Phases are driven through the workers' stdin/stdout, never by sleeping.
+ * The worker is bundled once (esbuild, into a temporary directory) and run on the system Node, so that
+ * eight processes start in a fraction of a second instead of eight TypeScript loaders.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { build } from 'esbuild'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createEmulator } from '../../src/emulator/index.js'
+import type { Emulator, EmulatorServer } from '../../src/emulator/index.js'
+import { redisStore } from '../../src/redis-store.js'
+import { root, systemNode } from '../helpers/processes.js'
+import { hasRedisServer, startRedis, waitFor } from '../helpers/redis.js'
+
+const enabled = hasRedisServer()
+if (!enabled) console.warn('redis-server not installed: skipping the multi-process Redis store tests (CI installs it).')
+
+const WORKER = join(import.meta.dirname, 'worker.ts')
+/** Longest wait for one worker to start or to answer one command. */
+const ANSWER_MS = 15_000
+
+interface Answer {
+  id?: number
+  ok?: number
+  failed?: number
+  errors?: string[]
+  events?: Record<string, number>
+  storeErrors?: string[]
+  tokenMs?: number | null
+  pong?: string
+  error?: string
+}
+
+interface Worker {
+  readonly pid: number
+  send(command: { cmd: 'burst'; n: number } | { cmd: 'ping' } | { cmd: 'events' }): Promise<Answer>
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>
+  readonly child: ChildProcessWithoutNullStreams
+}
+
+interface WorkerOptions {
+  lockTtl?: number
+  commandTimeout?: number
+}
+
+describe.skipIf(!enabled)('redisStore across separate processes (real redis-server, emulator, fetch adapter)', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>
+  let bundleDir: string
+  let bundle: string
+  let redisUp = true
+  let probe: Redis
+  let emu: Emulator
+  let server: EmulatorServer
+  const workers: Worker[] = []
+
+  /** Starts one worker on the system Node (the oldest supported) and waits until its Redis client is ready. */
+  function startWorker(options: WorkerOptions = {}): Promise<Worker> {
+    const config = {
+      redisPort: redis.port,
+      baseUrl: server.url,
+      lockTtl: options.lockTtl ?? 15_000,
+      commandTimeout: options.commandTimeout ?? 300,
+    }
+    const child = spawn(systemNode, [bundle, JSON.stringify(config)], {
+      cwd: root,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    const pending = new Map<number, { resolve(answer: Answer): void; reject(error: Error): void }>()
+    let nextId = 1
+    let onReady: ((pid: number) => void) | undefined
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let message: Answer & { ready?: boolean; pid?: number }
+      try {
+        message = JSON.parse(line) as typeof message
+      } catch {
+        stderr += `(stdout) ${line}\n`
+        return
+      }
+      if (message.ready === true) return onReady?.(message.pid ?? -1)
+      const waiter = pending.get(message.id ?? -1)
+      pending.delete(message.id ?? -1)
+      waiter?.resolve(message)
+    })
+    void exited.then(() => {
+      for (const waiter of pending.values()) waiter.reject(new Error(`worker ${child.pid} exited\n${stderr}`))
+      pending.clear()
+    })
+    const worker: Worker = {
+      pid: child.pid ?? -1,
+      child,
+      exited,
+      send(command) {
+        const id = nextId++
+        return new Promise<Answer>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            pending.delete(id)
+            reject(new Error(`worker ${child.pid} did not answer ${JSON.stringify(command)} within ${ANSWER_MS} ms\n${stderr}`))
+          }, ANSWER_MS)
+          pending.set(id, {
+            resolve: (answer) => (clearTimeout(timer), resolve(answer)),
+            reject: (error) => (clearTimeout(timer), reject(error)),
+          })
+          child.stdin.write(`${JSON.stringify({ id, ...command })}\n`)
+        })
+      },
+    }
+    workers.push(worker)
+    return new Promise<Worker>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${child.pid} not ready within ${ANSWER_MS} ms\n${stderr}`)), ANSWER_MS)
+      onReady = () => (clearTimeout(timer), resolve(worker))
+      void exited.then(() => (clearTimeout(timer), reject(new Error(`worker ${child.pid} exited before it was ready\n${stderr}`))))
+    })
+  }
+
+  const startWorkers = (count: number, options: WorkerOptions = {}) =>
+    Promise.all(Array.from({ length: count }, () => startWorker(options)))
+
+  /** One burst of `n` concurrent requests in every worker at once; the answers, in worker order. */
+  const burst = (group: Worker[], n: number) => Promise.all(group.map((worker) => worker.send({ cmd: 'burst', n })))
+
+  const total = (answers: Answer[], field: 'ok' | 'failed') => answers.reduce((sum, answer) => sum + (answer[field] ?? 0), 0)
+  const errorsOf = (answers: Answer[]) => answers.flatMap((answer) => answer.errors ?? [])
+  const eventCounts = (answers: Answer[], type: string) => answers.map((answer) => answer.events?.[type] ?? 0)
+  /** Per process, the store-error events (with what they said): none is expected while Redis is up. */
+  const storeErrorsOf = (answers: Answer[]) => answers.map((answer) => answer.storeErrors ?? [])
+
+  async function killAll(): Promise<void> {
+    await Promise.all(
+      workers.splice(0).map(async (worker) => {
+        if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL')
+        await worker.exited
+      }),
+    )
+  }
+
+  beforeAll(async () => {
+    bundleDir = mkdtempSync(join(tmpdir(), 'anyweb-cluster-'))
+    bundle = join(bundleDir, 'worker.cjs')
+    await build({ entryPoints: [WORKER], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: bundle, logLevel: 'error' })
+    redis = await startRedis()
+    probe = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+    probe.on('error', () => {})
+  })
+  beforeEach(async () => {
+    if (!redisUp) {
+      await redis.start()
+      redisUp = true
+    }
+    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', 10_000, 'Redis to answer')
+    await probe.flushall()
+    emu = createEmulator()
+    server = await emu.listen()
+  })
+  afterEach(async () => {
+    await killAll()
+    await server?.close()
+  })
+  afterAll(async () => {
+    await killAll()
+    probe?.disconnect()
+    await redis?.dispose()
+    if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true })
+  })
+
+  it('8 processes × 200 concurrent requests: one token request cold, one more after every token is revoked', async () => {
+    const group = await startWorkers(8)
+
+    const cold = await burst(group, 200)
+    expect(errorsOf(cold)).toEqual([])
+    expect(total(cold, 'ok')).toBe(1_600)
+    // Redis answered every process throughout: no one went on alone.
+    expect(storeErrorsOf(cold)).toEqual(Array(8).fill([]))
+    expect(emu.stats().tokensIssued).toBe(1)
+    // One process asked; the seven others took its token from Redis.
+    expect(eventCounts(cold, 'token-request').reduce((a, b) => a + b)).toBe(1)
+
+    emu.revokeAll()
+    const before = emu.stats()
+    const revoked = await burst(group, 200)
+    const after = emu.stats()
+    expect(errorsOf(revoked)).toEqual([])
+    expect(total(revoked, 'ok')).toBe(1_600)
+    expect(storeErrorsOf(revoked)).toEqual(Array(8).fill([]))
+    expect(after.tokensIssued - before.tokensIssued).toBe(1)
+    // Every request really was refused once (A108P001) and replayed once with the shared new token.
+    expect(after.authFailures - before.authFailures).toBe(1_600)
+    expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(3_200)
+  }, 40_000)
+
+  it('the lock holder is killed mid-refresh: another process takes over within the lock TTL', async () => {
+    const lockTtl = 1_500
+    // Two survivors, 50 requests each: their new connections fit in the emulator's listen backlog (511)
+    // and little CPU goes to HTTP, so the time measured is the takeover.
+    const [holder, ...others] = await startWorkers(3, { lockTtl })
+    const lockKey = `anyweb-service-token:anyweb:${server.url}:demo-app:lock`
+    // The first token request hangs for far longer than the lock lives; the process asking is killed.
+    emu.inject('serviceToken', { type: 'latency', ms: 5_000 }, { times: 1 })
+    holder!.send({ cmd: 'burst', n: 50 }).catch(() => {}) // never answers: the process dies
+    await waitFor(
+      async () => emu.stats().requests.serviceToken === 1 && (await probe.exists(lockKey)) === 1,
+      ANSWER_MS,
+      'the first process to take the lock and ask for a token',
+    )
+    const lockId = await probe.get(lockKey)
+    holder!.child.kill('SIGKILL')
+    await holder!.exited
+    // The dead process's lock is still there: the others must wait for it to expire.
+    expect(await probe.get(lockKey)).toBe(lockId)
+    const remaining = await probe.pttl(lockKey)
+    expect(remaining).toBeGreaterThan(0)
+
+    const started = Date.now()
+    const answers = await burst(others, 50)
+    const elapsed = Date.now() - started
+    expect(errorsOf(answers)).toEqual([])
+    expect(total(answers, 'ok')).toBe(100)
+    // They waited for the dead holder's lock to expire, then one of them fetched: within lockTtl + margin.
+    const tokenMs = Math.max(...answers.map((answer) => answer.tokenMs ?? Number.POSITIVE_INFINITY))
+    expect(tokenMs).toBeGreaterThanOrEqual(remaining - 50)
+    expect(tokenMs).toBeLessThan(lockTtl + 500)
+    expect(elapsed).toBeLessThan(lockTtl + 1_000)
+    // The killed request never got its answer; one survivor fetched for both, through Redis.
+    expect(emu.stats().tokensIssued).toBe(1)
+    expect(eventCounts(answers, 'token-request').reduce((a, b) => a + b)).toBe(1)
+    expect(storeErrorsOf(answers)).toEqual([[], []])
+    console.info(`lock takeover: lock had ${remaining} ms left; token after ${tokenMs} ms, burst done after ${elapsed} ms (lockTtl ${lockTtl} ms)`)
+  }, 25_000)
+
+  it('Redis stopped mid-run: no request fails, one store-error per process; sharing resumes when it is back', async () => {
+    const group = await startWorkers(8, { commandTimeout: 300 })
+    const warm = await burst(group, 20)
+    expect(total(warm, 'ok')).toBe(160)
+    expect(emu.stats().tokensIssued).toBe(1)
+
+    await redis.stop()
+    redisUp = false
+    emu.revokeAll()
+    const beforeOutage = emu.stats().tokensIssued
+    const outage = await burst(group, 200)
+    const duringOutage = emu.stats().tokensIssued - beforeOutage
+    expect(errorsOf(outage)).toEqual([])
+    expect(total(outage, 'ok')).toBe(1_600)
+    // Each process falls back to its own single flight: at most one token request each.
+    expect(duringOutage).toBeGreaterThanOrEqual(1)
+    expect(duringOutage).toBeLessThanOrEqual(8)
+    expect(eventCounts(outage, 'store-error')).toEqual(Array(8).fill(1))
+
+    await redis.start()
+    redisUp = true
+    await waitFor(
+      async () => (await Promise.all(group.map((worker) => worker.send({ cmd: 'ping' })))).every((answer) => answer.pong === 'PONG'),
+      ANSWER_MS,
+      "every worker's Redis client to reconnect",
+    )
+    emu.revokeAll()
+    const beforeBack = emu.stats().tokensIssued
+    const back = await burst(group, 200)
+    expect(errorsOf(back)).toEqual([])
+    expect(total(back, 'ok')).toBe(1_600)
+    // Every process used Redis again (one store-recovered each) and no new store-error came up.
+    expect(eventCounts(back, 'store-recovered')).toEqual(Array(8).fill(1))
+    expect(storeErrorsOf(back)).toEqual(storeErrorsOf(outage))
+    expect(emu.stats().tokensIssued - beforeBack).toBe(1)
+    console.info(`Redis outage: ${duringOutage} token requests for 8 processes; after recovery: 1`)
+  }, 50_000)
+
+  // Found by the bursts above on a loaded machine: a worker busy for longer than commandTimeout took
+  // Redis for failing although its answer had arrived in time (timers run before pending I/O), reported a
+  // store-error and fetched a second token alone.
+  it('a process busy past commandTimeout still takes an answer that arrived in time', async () => {
+    const client = new Redis(redis.port, '127.0.0.1', { enableOfflineQueue: false })
+    client.on('error', () => {})
+    try {
+      await waitFor(() => client.status === 'ready', 10_000, 'the client to connect')
+      const stored = { token: 'shared', expiresAt: Date.now() + 60_000, issuedAt: Date.now() }
+      await probe.set('anyweb-service-token:busy', JSON.stringify(stored))
+      const store = redisStore(client, { commandTimeout: 50 })
+      const answer = store.get('busy')
+      // This process is busy (a long synchronous task, a GC pause, CPU starvation) while Redis answers.
+      const until = Date.now() + 300
+      while (Date.now() < until) {
+        // busy
+      }
+      await expect(answer).resolves.toEqual(stored)
+    } finally {
+      client.disconnect()
+    }
+  })
+})
