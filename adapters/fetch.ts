@@ -2,7 +2,16 @@
  * anyweb-service-token/fetch: a fetch that adds the service token to requests for the API.
  * @packageDocumentation
  */
-import { appliesTo, captureRequest, createAdapterCore, defaultIsAuthError, exchange, isOneShotBody } from '../src/adapter-core.js'
+import {
+  appliesTo,
+  captureRequest,
+  createAdapterCore,
+  defaultIsAuthError,
+  exchange,
+  exchangeInit,
+  isOneShotBody,
+  isPlainBody,
+} from '../src/adapter-core.js'
 import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
 import type { FetchLike, TokenManager } from '../src/types.js'
 
@@ -89,6 +98,7 @@ function withServiceToken(
     if (url === undefined || !appliesTo(core, url, method)) {
       return init === undefined ? send(input) : send(input, init)
     }
+    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, send, { url, init: init ?? {} })
     const template = await captureRequest(core, new Request(input, init), isOneShotBody(init?.body))
     return exchange(core, send, template)
   }

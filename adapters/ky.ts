@@ -7,9 +7,9 @@ import ky from 'ky'
 import type { AfterResponseHook, BeforeRequestHook, InitHook } from 'ky'
 import {
   appliesTo,
-  authStateOfResponse,
   buildRequest,
   captureRequest,
+  checkAuth,
   createAdapterCore,
   defaultIsAuthError,
   discard,
@@ -106,9 +106,10 @@ function serviceTokenHooks(manager: TokenManager, options?: ServiceTokenAdapterO
     const { template, token } = state ?? {}
     if (state === undefined || template === undefined || token === undefined) return undefined
     const followed = await followRedirects(core, { fetch: state.fetch, template, token, response })
-    const changed = followed === response ? undefined : followed
-    if (state.replayed || !template.replayable) return changed
-    if (!(await core.isAuthError(authStateOfResponse(followed, request.url)))) return changed
+    if (state.replayed || !template.replayable) return followed === response ? undefined : followed
+    const checked = await checkAuth(core, followed, request.url)
+    const changed = checked.response === response ? undefined : checked.response
+    if (!checked.refused) return changed
     const fresh = await renewToken(core, token, template.request.signal)
     state.token = fresh
     state.replayed = true
