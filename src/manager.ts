@@ -1,6 +1,7 @@
 import { anywebSource, validateGrant } from './anyweb-source.js'
 import { ErrorCode, InvalidResponseError, isServiceTokenError, ServiceTokenError, TokenRequestError } from './errors.js'
 import { resolveOptions } from './options.js'
+import { pause } from './util.js'
 import type { Resolved } from './options.js'
 import type {
   GetTokenOptions,
@@ -23,22 +24,6 @@ interface Entry extends StoredToken {
 /** The one refresh under way, shared by every caller. */
 interface Flight {
   promise: Promise<Entry>
-}
-
-/** Resolves after `ms` unless `signal` aborts first; never rejects, so a closed manager simply stops. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 /** Settles like `promise`, or rejects with `signal.reason` as soon as the caller's signal aborts. */

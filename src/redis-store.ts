@@ -1,5 +1,6 @@
 import { ConfigurationError } from './errors.js'
 import type { RefreshCoordination, StoredToken, TokenStore } from './types.js'
+import { pause } from './util.js'
 
 /**
  * The part of a Redis client the store uses: ioredis (`call`) or node-redis 4+ (`sendCommand`).
@@ -77,18 +78,6 @@ function parse(raw: unknown): StoredToken | undefined {
     // A foreign or corrupt value is treated as no token; the next refresh overwrites it.
   }
   return undefined
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 /**
@@ -175,7 +164,7 @@ function redisStore(client: RedisClientLike, options: RedisStoreOptions = {}): T
       }
       // Another process is refreshing: wait for its token, or for its lock to go (then try to take it).
       while (!signal.aborted && Date.now() < deadline) {
-        await sleep(pollInterval, signal)
+        await pause(pollInterval, signal)
         const current = await read(key)
         if (current !== undefined && isFresh(current)) return current
         if ((await command(['EXISTS', lockKey])) === 0) break
