@@ -16,17 +16,14 @@ import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlac
 import type { FetchLike, TokenManager } from '../src/types.js'
 
 /** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
-function urlOf(input: Request | URL | string): string | undefined {
-  if (input instanceof URL) return input.href
-  if (typeof input === 'string') {
-    try {
-      const base = (globalThis as { location?: { href?: string } }).location?.href
-      return new URL(input, base).href
-    } catch {
-      return undefined
-    }
+function urlOf(input: Request | URL | string): URL | undefined {
+  try {
+    if (input instanceof URL) return input
+    const base = (globalThis as { location?: { href?: string } }).location?.href
+    return new URL(typeof input === 'string' ? input : input.url, base)
+  } catch {
+    return undefined
   }
-  return input.url
 }
 
 /**
@@ -98,7 +95,7 @@ function withServiceToken(
     if (url === undefined || !appliesTo(core, url, method)) {
       return init === undefined ? send(input) : send(input, init)
     }
-    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, send, { url, init: init ?? {} })
+    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, send, { url: url.href, init: init ?? {} })
     const template = await captureRequest(core, new Request(input, init), isOneShotBody(init?.body))
     return exchange(core, send, template)
   }

@@ -604,6 +604,30 @@ class BufferedResponse extends Response {
   }
 }
 
+const AUTH_CODE_BYTES = new TextEncoder().encode(AUTH_ERROR_CODE)
+
+/**
+ * Whether a JSON text could carry `"code": "A108P001"`: it contains those bytes, or a backslash (an
+ * escape could spell them otherwise). A fast negative spares parsing every successful answer.
+ */
+function mayHoldAuthCode(bytes: Uint8Array): boolean {
+  const first = AUTH_CODE_BYTES[0]!
+  for (let index = 0; index < bytes.length; index++) {
+    const byte = bytes[index]!
+    if (byte === 0x5c) return true
+    if (byte !== first) continue
+    let match = true
+    for (let offset = 1; offset < AUTH_CODE_BYTES.length; offset++) {
+      if (bytes[index + offset] !== AUTH_CODE_BYTES[offset]) {
+        match = false
+        break
+      }
+    }
+    if (match) return true
+  }
+  return false
+}
+
 /** Statuses whose responses never have a body (a Response with one cannot be constructed). */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304])
 
@@ -624,6 +648,10 @@ async function checkAuth(core: AdapterCore, response: Response, url: string): Pr
   if (!small) return { refused: await core.isAuthError(authStateOfResponse(response, url)), response }
   const bytes = new Uint8Array(await response.arrayBuffer())
   const copy = new BufferedResponse(response, bytes)
+  // The default check needs no parse when the bytes cannot spell the code (no escapes, no "A108P001").
+  if (core.isAuthError === defaultIsAuthError && response.status !== 401 && !mayHoldAuthCode(bytes)) {
+    return { refused: false, response: copy }
+  }
   const state: AuthErrorState = {
     status: response.status,
     headers: copy.headers,
