@@ -2,29 +2,9 @@
  * anyweb-service-token/fetch: a fetch that adds the service token to requests for the API.
  * @packageDocumentation
  */
-import {
-  appliesTo,
-  captureRequest,
-  createAdapterCore,
-  defaultIsAuthError,
-  exchange,
-  exchangeInit,
-  isOneShotBody,
-  isPlainBody,
-} from '../src/adapter-core.js'
+import { createAdapterCore, createTokenFetch, defaultIsAuthError } from '../src/adapter-core.js'
 import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
 import type { FetchLike, TokenManager } from '../src/types.js'
-
-/** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
-function urlOf(input: Request | URL | string): URL | undefined {
-  try {
-    if (input instanceof URL) return input
-    const base = (globalThis as { location?: { href?: string } }).location?.href
-    return new URL(typeof input === 'string' ? input : input.url, base)
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Wraps `fetch` so that requests to the API's origin carry a valid service token, and a request whose
@@ -87,18 +67,7 @@ function withServiceToken(
   if (typeof fetch !== 'function') {
     throw new TypeError('withServiceToken(fetch, manager): `fetch` must be a function.')
   }
-  const core = createAdapterCore(manager, options)
-  const send = fetch as FetchLike
-  return async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
-    const url = urlOf(input)
-    const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
-    if (url === undefined || !appliesTo(core, url, method)) {
-      return init === undefined ? send(input) : send(input, init)
-    }
-    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, send, { url: url.href, init: init ?? {} })
-    const template = await captureRequest(core, new Request(input, init), isOneShotBody(init?.body))
-    return exchange(core, send, template)
-  }
+  return createTokenFetch(createAdapterCore(manager, options), fetch as FetchLike)
 }
 
 export { defaultIsAuthError, withServiceToken }

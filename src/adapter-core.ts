@@ -772,6 +772,46 @@ async function exchange(core: AdapterCore, fetch: FetchLike, template: RequestTe
   return settleExchange(core, { fetch, template, token, response })
 }
 
+/** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
+function urlOf(input: Request | URL | string): URL | undefined {
+  try {
+    if (input instanceof URL) return input
+    const base = (globalThis as { location?: { href?: string } }).location?.href
+    return new URL(typeof input === 'string' ? input : input.url, base)
+  } catch {
+    return undefined
+  }
+}
+
+/** Marks a fetch made by {@link createTokenFetch}, with the core it serves. */
+const TOKEN_FETCH = Symbol('anyweb-service-token.fetch')
+
+/**
+ * A fetch that gives requests for the allowed origins a token and replays them once on an auth error;
+ * every other request goes to `fetch` exactly as given. URL + init calls with a plain body take the
+ * fast path; a Request or a stream body the general one. `oneShotBody` says the caller's body was a
+ * stream even when it arrives inside a Request (as from ky), so it is not buffered for a replay.
+ */
+function createTokenFetch(core: AdapterCore, fetch: FetchLike, options: { oneShotBody?: boolean } = {}): typeof globalThis.fetch {
+  const tokenFetch = async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
+    const url = urlOf(input)
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
+    if (url === undefined || !appliesTo(core, url, method)) {
+      return init === undefined ? fetch(input) : fetch(input, init)
+    }
+    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, fetch, { url: url.href, init: init ?? {} })
+    const oneShot = options.oneShotBody === true || isOneShotBody(init?.body ?? undefined)
+    const template = await captureRequest(core, new Request(input, init), oneShot)
+    return exchange(core, fetch, template)
+  }
+  return Object.assign(tokenFetch, { [TOKEN_FETCH]: core })
+}
+
+/** Whether `fetch` already is a token fetch for `core` (ky merges hook arrays, so an init hook may run twice). */
+function isTokenFetchOf(fetch: unknown, core: AdapterCore): boolean {
+  return typeof fetch === 'function' && (fetch as { [TOKEN_FETCH]?: AdapterCore })[TOKEN_FETCH] === core
+}
+
 export {
   allowsUrl,
   appliesTo,
@@ -781,6 +821,7 @@ export {
   captureRequest,
   checkAuth,
   createAdapterCore,
+  createTokenFetch,
   defaultIsAuthError,
   discard,
   exchange,
@@ -791,6 +832,7 @@ export {
   injectJsonText,
   injectUrlEncoded,
   isJsonContentType,
+  isTokenFetchOf,
   isOneShotBody,
   isPlainBody,
   isPlainObject,

@@ -196,7 +196,7 @@ describe('ky', () => {
     expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
   })
 
-  it('with default retries the replay goes through ky.retry', async () => {
+  it('replays inside the wrapped fetch, using none of ky’s retries', async () => {
     const { api, manager } = await refusingFirstToken()
     const retried: string[] = []
     const client = ky.create({
@@ -208,7 +208,20 @@ describe('ky', () => {
     })
     const result = await client.post('service/checkAddresses', { json: { a: 1 } }).json<{ code: number }>()
     expect(result.code).toBe(1000)
-    expect(retried).toEqual(['Forced retry: SERVICE_TOKEN_REFRESHED'])
+    expect(retried).toEqual([])
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('the same hooks merged twice (ky.extend concatenates them) still replay at most once', async () => {
+    // Refuses every token: a fetch wrapped twice would replay twice.
+    const api = await startServer((_request, response) => json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }))
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const hooks = serviceTokenHooks(manager)
+    const client = ky.create({ baseUrl: api.url, retry: 0, hooks }).extend({ hooks })
+    const result = await client.post('service/checkAddresses', { json: { a: 1 } }).json<{ code: string }>()
+    expect(result.code).toBe('A108P001')
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
   })
 
   it('a foreign redirect becomes ky’s HTTPError, unfollowed', async () => {
