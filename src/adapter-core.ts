@@ -604,7 +604,7 @@ class BufferedResponse extends Response {
   }
 }
 
-const AUTH_CODE_BYTES = new TextEncoder().encode(AUTH_ERROR_CODE)
+const AUTH_CODE_BYTES = /* @__PURE__ */ new TextEncoder().encode(AUTH_ERROR_CODE)
 
 /**
  * Whether a JSON text could carry `"code": "A108P001"`: it contains those bytes, or a backslash (an
