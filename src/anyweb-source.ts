@@ -43,7 +43,7 @@ function validateGrant(value: unknown, status?: number): TokenGrant {
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn > MAX_EXPIRES_IN) {
     throw new InvalidResponseError(
       `The token response has an invalid expiresIn (${typeof expiresIn === 'number' ? expiresIn : typeof expiresIn}); ` +
-        `expected a number of seconds between 0 and ${MAX_EXPIRES_IN}.`,
+        `expected a number of seconds greater than 0 and at most ${MAX_EXPIRES_IN}.`,
       extra,
     )
   }
@@ -76,7 +76,8 @@ function interpret(response: Response, body: unknown, appid: string, now: number
       throw new AnyWebApiError(
         ErrorCode.Credentials,
         `AnyWeb rejected the credentials of appid "${appid}": ${serverCode} (${meaning}). ` +
-          'Check the appid and secret in the AnyWeb developer console; no new token request is made until the cooldown ends.',
+          'Check the appid and secret in the AnyWeb developer console; no new token request is made until the cooldown ' +
+            '(option `cooldown`, 30 s by default) ends.',
         { ...details, serverCode, serverMessage, retryable: false },
       )
     }

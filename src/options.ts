@@ -112,6 +112,22 @@ function resolveStore(value: unknown): TokenStore {
   return store as TokenStore
 }
 
+/** Every option `createTokenManager` knows; anything else is a typo worth an error, not silence. */
+const KNOWN_OPTIONS = new Set([
+  'appid', 'secret', 'baseUrl', 'fetch', 'source', 'dangerouslyAllowBrowser', 'refreshWindow', 'expiryMargin',
+  'minRefreshInterval', 'timeout', 'retry', 'cooldown', 'store', 'storeKey', 'now', 'random', 'onEvent',
+])
+const KNOWN_RETRY_OPTIONS = new Set(['attempts', 'baseDelay', 'maxDelay'])
+
+/** Rejects keys that are not options, naming the closest known one (`baseURL` → `baseUrl`). */
+function rejectUnknown(given: object, known: ReadonlySet<string>, prefix: string): void {
+  for (const key of Object.keys(given)) {
+    if (known.has(key)) continue
+    const near = [...known].find((name) => name.toLowerCase() === key.toLowerCase())
+    fail(`${prefix}${key}`, `is not an option${near === undefined ? '' : `; did you mean \`${prefix}${near}\`?`}`)
+  }
+}
+
 /** A page in a browser (or a test double of one): `window` and `document` exist and `process` does not. */
 function isBrowserLike(): boolean {
   const scope = globalThis as { window?: unknown; document?: unknown; process?: unknown }
@@ -126,6 +142,7 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
   const input = options as Partial<
     Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source' | 'dangerouslyAllowBrowser', unknown>
   >
+  rejectUnknown(options, KNOWN_OPTIONS, '')
   const hasSource = input.source !== undefined
   if (hasSource && (input.appid !== undefined || input.secret !== undefined)) {
     fail('source', 'pass either { appid, secret } for AnyWeb or { source } for another provider, not both.')
@@ -159,6 +176,7 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
 
   const retry = (input.retry ?? {}) as Partial<Record<'attempts' | 'baseDelay' | 'maxDelay', unknown>>
   if (typeof retry !== 'object' || retry === null) fail('retry', `expected an object, got ${describe(retry)}.`)
+  rejectUnknown(retry, KNOWN_RETRY_OPTIONS, 'retry.')
   const onEvent = fn<((event: TokenManagerEvent) => void) | undefined>('onEvent', input.onEvent, undefined)
   const storeKey = input.storeKey ?? (anyweb ? `anyweb:${anyweb.baseUrl}:${anyweb.appid}` : 'default')
   if (typeof storeKey !== 'string' || storeKey === '') fail('storeKey', 'expected a non-empty string.')

@@ -55,7 +55,7 @@ describe('the packed tarball', () => {
   it('ships dist, the README and the OpenAPI spec, and no sources or tests', () => {
     const installed = join(project, 'node_modules', 'anyweb-service-token')
     const files = readdirSync(installed)
-    expect(files).toEqual(expect.arrayContaining(['dist', 'README.md', 'openapi.yaml', 'package.json']))
+    expect(files).toEqual(expect.arrayContaining(['dist', 'README.md', 'LICENSE', 'openapi.yaml', 'package.json']))
     expect(files).not.toContain('src')
     expect(files).not.toContain('test')
   })

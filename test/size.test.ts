@@ -11,13 +11,13 @@ import { root } from './helpers/processes.js'
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 9_100,
+    budget: 9_300,
   },
-  core: { code: "export * from './src/index.ts'", budget: 5_100 },
+  core: { code: "export * from './src/index.ts'", budget: 5_350 },
   fetch: { code: "export * from './adapters/fetch.ts'", budget: 4_800 },
   axios: { code: "export * from './adapters/axios.ts'", budget: 3_350 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 4_850 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 8_850 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 9_050 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

@@ -8,7 +8,7 @@ Prints a fresh AnyWeb ServiceToken on stdout.
 
 Options:
   --appid <id>           application id             (default: $ANYWEB_APPID)
-  --secret-file <path>   read the secret from a file (default: $ANYWEB_SECRET)
+  --secret-file <path>   read the secret from a file (else $ANYWEB_SECRET is used)
   --secret <secret>      the secret itself; visible in the process list, prefer the two above
   --base-url <url>       API base URL (default: $ANYWEB_BASE_URL, else https://api.anyweb.cc)
   --timeout <ms>         time limit of one token request (default: 10000)

@@ -666,3 +666,18 @@ describe('store.refresh (cross-manager single flight)', () => {
     expect(counter.count).toBe(1)
   })
 })
+
+describe('unknown options', () => {
+  it('are rejected, with the likely intended name (baseURL → baseUrl)', () => {
+    expect(() => createTokenManager({ appid: 'a', secret: 's', baseURL: 'http://127.0.0.1:1' } as never)).toThrow(
+      'Invalid option `baseURL`: is not an option; did you mean `baseUrl`?',
+    )
+    expect(() => createTokenManager({ source: async () => ({ token: 't', expiresIn: 1 }), timeOut: 5 } as never)).toThrow(
+      /`timeOut`.*did you mean `timeout`/,
+    )
+    expect(() => createTokenManager({ source: async () => ({ token: 't', expiresIn: 1 }), retry: { tries: 2 } } as never)).toThrow(
+      'Invalid option `retry.tries`: is not an option',
+    )
+    expect(() => createTokenManager({ source: async () => ({ token: 't', expiresIn: 1 }), colour: 'blue' } as never)).toThrow(ConfigurationError)
+  })
+})
