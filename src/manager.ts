@@ -157,8 +157,16 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   let storeFailing = false
 
-  /** Runs a store operation; a failure is reported once per outage and never reaches callers. */
-  async function useStore<T>(operation: StoreOperation, run: () => T | Promise<T>): Promise<T | undefined> {
+  /**
+   * Runs a store operation; a failure is reported once per outage and never reaches callers. An error
+   * `passThrough` recognises (the provider's, raised inside `store.refresh`) is not the store's: it is
+   * rethrown and leaves the store's health alone.
+   */
+  async function useStore<T>(
+    operation: StoreOperation,
+    run: () => T | Promise<T>,
+    passThrough: (error: unknown) => boolean = () => false,
+  ): Promise<T | undefined> {
     try {
       const result = await run()
       if (storeFailing) {
@@ -167,6 +175,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       }
       return result
     } catch (error) {
+      if (passThrough(error)) throw error
       if (!storeFailing) {
         storeFailing = true
         emit({ type: 'store-error', operation, error })
@@ -250,16 +259,19 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
           throw error
         }
       }
-      const shared = await useStore('refresh', () => coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal }))
+      const shared = await useStore(
+        'refresh',
+        () => coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal }),
+        (error) => fetched !== undefined && 'error' in fetched && fetched.error === error,
+      )
       if (shared !== undefined) {
         if (fetched === undefined) emit({ type: 'token-from-store', reason, expiresAt: shared.expiresAt })
         return adopt(shared)
       }
       if (lifecycle.signal.aborted) throw closedError()
-      // The store failed: keep what this manager fetched, or report the provider's error, or fall back to
-      // fetching alone (each process with its own single flight) while the store is away.
+      // The store failed: keep what this manager fetched, or fall back to fetching alone (each process
+      // with its own single flight) while the store is away.
       if (fetched?.token !== undefined) return adopt(fetched.token)
-      if (fetched !== undefined) throw fetched.error
     }
     const token = await fetchToken(reason)
     // Callers never wait for the store: it only shares what this manager already has.

@@ -656,14 +656,21 @@ describe('store.refresh (cross-manager single flight)', () => {
     expect(counter.count).toBe(1)
   })
 
-  it('reports the provider error from inside the store, without a second request', async () => {
+  it('reports the provider error from inside the store, without a second request or a store-error', async () => {
     const counter = countingSource()
-    const manager = createTokenManager({ source: counter.source, store: coordinatingStore(), retry: { attempts: 1 } })
+    const events: TokenManagerEvent[] = []
+    const manager = createTokenManager({
+      source: counter.source,
+      store: coordinatingStore(),
+      retry: { attempts: 1 },
+      onEvent: (event) => events.push(event),
+    })
     const waiting = manager.getToken()
     await flush()
     counter.last.reject(credentialsError())
     await expect(waiting).rejects.toMatchObject({ code: ErrorCode.Credentials })
     expect(counter.count).toBe(1)
+    expect(events.filter((event) => event.type.startsWith('store-'))).toEqual([])
   })
 })
 
