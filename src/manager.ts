@@ -98,11 +98,14 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   let invalidated: string | undefined
   const lifecycle = new AbortController()
 
+  /** From here on callers wait for a new token: expiry less min(expiryMargin, lifetime/4). */
+  function blockAtOf(token: StoredToken): number {
+    return token.expiresAt - Math.min(config.expiryMargin, (token.expiresAt - token.issuedAt) / 4)
+  }
+
   function schedule(token: StoredToken, previous: Entry | undefined, at: number): Entry {
-    const lifetime = token.expiresAt - token.issuedAt
-    const soft = Math.min(config.refreshWindow, lifetime / 2)
-    const hard = Math.min(config.expiryMargin, lifetime / 4)
-    const blockAt = token.expiresAt - hard
+    const soft = Math.min(config.refreshWindow, (token.expiresAt - token.issuedAt) / 2)
+    const blockAt = blockAtOf(token)
     // Jitter moves the refresh towards expiry by up to half the soft window, so that many processes
     // holding the same token do not all refresh at the same instant.
     let refreshAt = Math.min(token.expiresAt - soft * (1 - 0.5 * random()), blockAt)
@@ -187,7 +190,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** Whether a stored token may be taken instead of fetching: newer than ours, not thrown away, usable. */
   function fresherThan(floor: number): (stored: StoredToken) => boolean {
     return (stored) =>
-      stored.token !== invalidated && stored.expiresAt > floor && now() < schedule(stored, undefined, now()).blockAt
+      stored.token !== invalidated && stored.expiresAt > floor && now() < blockAtOf(stored)
   }
 
   function adopt(token: StoredToken): Entry {
