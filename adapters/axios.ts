@@ -12,13 +12,13 @@ import {
   headerValue,
   injectJsonText,
   injectUrlEncoded,
-  isPlainObject,
   jsonOfDecoded,
   once,
   renewToken,
 } from '../src/adapter-core.js'
 import type { AdapterCore, AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
 import type { TokenManager } from '../src/types.js'
+import { isPlainObject } from '../src/util.js'
 
 /** What the request interceptor leaves for the response interceptor, on the config itself. */
 interface RequestState {

@@ -6,7 +6,7 @@
  */
 import { ConfigurationError } from './errors.js'
 import type { FetchLike, TokenManager } from './types.js'
-import { describe } from './util.js'
+import { describe, isPlainObject } from './util.js'
 
 /**
  * Where the token goes in a request.
@@ -225,11 +225,6 @@ function isJsonContentType(contentType: string | null | undefined): boolean {
   return /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mimeType(contentType))
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  const prototype: unknown = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
-}
 
 function bodyError(detail: string): ConfigurationError {
   return new ConfigurationError(
@@ -691,6 +686,21 @@ async function sendFollowing(core: AdapterCore, fetch: FetchLike, template: Requ
 }
 
 /**
+ * The end of every exchange: if `response` refuses `token`, renew it (compare-and-invalidate) and send
+ * once more with the new one; a replay that fails again is returned as is.
+ */
+async function replayIfRefused(
+  core: AdapterCore,
+  state: { response: Response; url: string; token: string; signal: AbortSignal | undefined; send: (token: string) => Promise<Response> },
+): Promise<Response> {
+  const { refused, response } = await checkAuth(core, state.response, state.url)
+  if (!refused) return response
+  const fresh = await renewToken(core, state.token, state.signal)
+  discard(response)
+  return state.send(fresh)
+}
+
+/**
  * Finishes an exchange whose first response arrived: follows allowed redirects, and on an auth error
  * renews the token and replays once (unless the body was a one-shot stream). A replay that fails again
  * is returned as is.
@@ -702,11 +712,13 @@ async function settleExchange(
   const { fetch, template, token } = state
   const followed = await followRedirects(core, state)
   if (!template.replayable) return followed
-  const { refused, response } = await checkAuth(core, followed, template.request.url)
-  if (!refused) return response
-  const fresh = await renewToken(core, token, template.request.signal)
-  discard(response)
-  return sendFollowing(core, fetch, template, fresh)
+  return replayIfRefused(core, {
+    response: followed,
+    url: template.request.url,
+    token,
+    signal: template.request.signal,
+    send: (fresh) => sendFollowing(core, fetch, template, fresh),
+  })
 }
 
 /** A fetch call given as a URL and init, kept so it can be sent again with another token. */
@@ -758,11 +770,7 @@ async function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall)
     return followRedirects(core, { fetch, template, token, response })
   }
   const token = await core.manager.getToken(signal === undefined ? {} : { signal })
-  const { refused, response } = await checkAuth(core, await send(token), call.url)
-  if (!refused) return response
-  const fresh = await renewToken(core, token, signal)
-  discard(response)
-  return send(fresh)
+  return replayIfRefused(core, { response: await send(token), url: call.url, token, signal, send })
 }
 
 /** The whole cycle for a request that gets a token: wait for it, send, follow, replay once on an auth error. */
@@ -813,33 +821,23 @@ function isTokenFetchOf(fetch: unknown, core: AdapterCore): boolean {
 }
 
 export {
-  allowsUrl,
   appliesTo,
-  authStateOfResponse,
   bodyError,
   buildRequest,
   captureRequest,
-  checkAuth,
   createAdapterCore,
   createTokenFetch,
   defaultIsAuthError,
-  discard,
-  exchange,
-  exchangeInit,
-  followRedirects,
   formWithToken,
   headerValue,
   injectJsonText,
   injectUrlEncoded,
-  isJsonContentType,
-  isTokenFetchOf,
   isOneShotBody,
-  isPlainBody,
-  isPlainObject,
+  isTokenFetchOf,
   jsonOfDecoded,
   once,
   redirectHop,
   renewToken,
   settleExchange,
 }
-export type { AdapterCore, AuthErrorState, InitCall, IsAuthError, RedirectHop, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement }
+export type { AdapterCore, AuthErrorState, IsAuthError, RedirectHop, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement }

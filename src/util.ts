@@ -14,6 +14,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** A plain object (`{}` or `Object.create(null)`): what JSON objects and option bags are. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (!isRecord(value)) return false
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+
 /**
  * Resolves after `ms` unless `signal` aborts first; never rejects, so whoever waits checks why it woke up.
  */
@@ -32,4 +39,4 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-export { describe, isRecord, pause }
+export { describe, isPlainObject, isRecord, pause }

@@ -6,6 +6,7 @@ import { listen } from './listen.js'
 import type { EmulatorServer, ListenOptions } from './listen.js'
 import { resolveEmulatorOptions } from './options.js'
 import type { EmulatorOptions } from './options.js'
+import { isRecord } from '../util.js'
 
 /**
  * What the emulator has served since it was created or since `resetStats()`.
@@ -93,9 +94,6 @@ function json(body: unknown, status: number, headers: Record<string, string> = {
   return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } })
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /** Whether `a` equals `b`, in time that does not depend on where they differ. */
 function safeEqual(a: string, b: string): boolean {
@@ -129,7 +127,7 @@ async function readFields(request: Request): Promise<BodyResult> {
     } catch {
       return { ok: false, reason: 'the request body is not valid JSON' }
     }
-    if (!isPlainObject(parsed)) return { ok: false, reason: 'the request body is not a JSON object' }
+    if (!isRecord(parsed)) return { ok: false, reason: 'the request body is not a JSON object' }
     return { ok: true, fields: parsed, form: false }
   } catch {
     if (request.signal.aborted) throw request.signal.reason
@@ -273,7 +271,7 @@ function createEmulator(options?: EmulatorOptions): Emulator {
         return envelope('A108P007', 'group is malformed: not valid JSON.')
       }
     }
-    if (!isPlainObject(group)) return envelope('A108P007', 'group is malformed: expected an object of unionid → addresses.')
+    if (!isRecord(group)) return envelope('A108P007', 'group is malformed: expected an object of unionid → addresses.')
     const result: Record<string, string[]> = {}
     for (const [unionid, addresses] of Object.entries(group)) {
       if (!Array.isArray(addresses) || !addresses.every((address) => typeof address === 'string')) {

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js'
-import { describe } from '../util.js'
+import { describe, isPlainObject } from '../util.js'
 
 /**
  * What happens to earlier tokens of an app when the emulator issues it a new one.
@@ -129,15 +129,10 @@ function fail(option: string, message: string): never {
 }
 
 
-function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  const proto: unknown = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
 
 function resolveApps(value: unknown): Map<string, string> {
   const source = value === undefined ? DEFAULT_APPS : value
-  if (!isPlainRecord(source)) fail('apps', `expected an object of appid → secret, got ${describe(source)}.`)
+  if (!isPlainObject(source)) fail('apps', `expected an object of appid → secret, got ${describe(source)}.`)
   const apps = new Map<string, string>()
   for (const [appid, secret] of Object.entries(source)) {
     if (appid.trim() === '') fail('apps', 'an appid is empty.')
@@ -152,7 +147,7 @@ function resolveApps(value: unknown): Map<string, string> {
 
 function resolveUsers(value: unknown): Map<string, Set<string>> {
   if (value === undefined) return new Map()
-  if (!isPlainRecord(value)) fail('users', `expected an object of unionid → addresses, got ${describe(value)}.`)
+  if (!isPlainObject(value)) fail('users', `expected an object of unionid → addresses, got ${describe(value)}.`)
   const users = new Map<string, Set<string>>()
   for (const [unionid, addresses] of Object.entries(value)) {
     if (!Array.isArray(addresses) || !addresses.every((address) => typeof address === 'string')) {
@@ -165,7 +160,7 @@ function resolveUsers(value: unknown): Map<string, Set<string>> {
 
 function resolveReissue(value: unknown): ResolvedEmulatorOptions['reissue'] {
   if (value === undefined || value === 'stateless') return { invalidatePrevious: false, graceMs: 0 }
-  if (!isPlainRecord(value) || value.policy !== 'invalidate-previous') {
+  if (!isPlainObject(value) || value.policy !== 'invalidate-previous') {
     fail('reissue', `expected 'stateless' or { policy: 'invalidate-previous', graceMs }, got ${describe(value)}.`)
   }
   const { graceMs } = value
@@ -191,7 +186,7 @@ function randomKey(): string {
 
 /** Checks every option once and applies the defaults. */
 function resolveEmulatorOptions(options: unknown): ResolvedEmulatorOptions {
-  if (options !== undefined && !isPlainRecord(options)) {
+  if (options !== undefined && !isPlainObject(options)) {
     fail('options', `expected an object or nothing, got ${describe(options)}.`)
   }
   const given: Record<string, unknown> = options ?? {}
