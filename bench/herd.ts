@@ -8,12 +8,13 @@ import { Agent } from 'node:http'
 import axios from 'axios'
 import type { AxiosInstance } from 'axios'
 import { createAuthRefresh } from 'axios-auth-refresh'
-import { attachServiceToken } from '../adapters/axios.js'
-import { createEmulator } from '../src/emulator/index.js'
 import type { Emulator, EmulatorServer } from '../src/emulator/index.js'
-import { createTokenManager } from '../src/index.js'
 import type { TokenManager } from '../src/index.js'
-import { fixed, log, median, percentile, report, rounds } from './lib.js'
+import { built, fixed, log, median, percentile, report, rounds } from './lib.js'
+
+const { attachServiceToken } = await built<typeof import('../adapters/axios.js')>('axios')
+const { createEmulator } = await built<typeof import('../src/emulator/index.js')>('emulator')
+const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
 
 const ROUNDS = rounds(5)
 const N = Number(process.env['BENCH_HERD'] ?? 10_000)

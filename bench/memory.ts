@@ -3,9 +3,10 @@
  * Response, so the adapter's own heap is measured), heap after a full GC at checkpoints. Baseline: the same
  * loop calling the trivial fetch directly. Run with `node --expose-gc` (bench/run.ts does).
  */
-import { withServiceToken } from '../adapters/fetch.js'
-import { createTokenManager } from '../src/index.js'
-import { fixed, log, report } from './lib.js'
+import { built, fixed, log, report } from './lib.js'
+
+const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
+const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
 
 const TOTAL = Number(process.env['BENCH_MEMORY'] ?? 1_000_000)
 const BASELINE_TOTAL = Math.min(TOTAL, 200_000)

@@ -4,11 +4,12 @@
  * during the run (tokenTtl 3600 s, the baseline). Counts callers that waited for a refresh, and the ratio
  * of p99 latencies.
  */
-import { withServiceToken } from '../adapters/fetch.js'
-import { createEmulator } from '../src/emulator/index.js'
-import { createTokenManager } from '../src/index.js'
 import type { TokenManager } from '../src/index.js'
-import { fixed, log, median, percentile, report, rounds } from './lib.js'
+import { built, fixed, log, median, percentile, report, rounds } from './lib.js'
+
+const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
+const { createEmulator } = await built<typeof import('../src/emulator/index.js')>('emulator')
+const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
 
 const ROUNDS = rounds(5)
 const TTL_S = 2

@@ -197,8 +197,28 @@ function parseUrl(value: string | URL): URL | undefined {
   }
 }
 
+/** The path of an URL text after its origin, when parsing would keep it as written (no dot segment, escape, backslash, tab or newline). */
+const LITERAL_PATH = /(\/[^.%\\\t\n\r?#]*)(?:[?#]|$)/y
+
+/**
+ * {@link allowsUrl} for an URL text spelled `origin/path…` with an allowed origin and a path that
+ * parsing keeps as written, answered without parsing it (a parse per request costs a few percent of a
+ * loopback request); `undefined` for any other text.
+ */
+function allowsLiteral(core: AdapterCore, url: string): boolean | undefined {
+  for (const origin of core.origins) {
+    if (!url.startsWith(origin)) continue
+    LITERAL_PATH.lastIndex = origin.length
+    const path = LITERAL_PATH.exec(url)?.[1]
+    if (path !== undefined) return core.tokenEndpoint !== origin + path
+  }
+  return undefined
+}
+
 /** Whether the token may be sent to `url`: an allowed origin, and not the token endpoint itself. */
 function allowsUrl(core: AdapterCore, url: string | URL): boolean {
+  const literal = typeof url === 'string' ? allowsLiteral(core, url) : undefined
+  if (literal !== undefined) return literal
   const parsed = typeof url === 'string' ? parseUrl(url) : url
   if (parsed === undefined || !core.origins.has(parsed.origin)) return false
   return core.tokenEndpoint !== parsed.origin + parsed.pathname
@@ -206,8 +226,12 @@ function allowsUrl(core: AdapterCore, url: string | URL): boolean {
 
 /** Whether a request gets a token: an allowed URL, and (for body placement) a method that has a body. */
 function appliesTo(core: AdapterCore, url: string | URL, method: string): boolean {
-  if (core.placement.in === 'body' && !canHaveBody(method)) return false
-  return allowsUrl(core, url)
+  return fitsPlacement(core, method) && allowsUrl(core, url)
+}
+
+/** Whether a request with `method` can carry the token: anything but GET and HEAD for body placement. */
+function fitsPlacement(core: AdapterCore, method: string): boolean {
+  return core.placement.in !== 'body' || canHaveBody(method)
 }
 
 function canHaveBody(method: string): boolean {
@@ -215,14 +239,25 @@ function canHaveBody(method: string): boolean {
   return upper !== 'GET' && upper !== 'HEAD'
 }
 
+/** The last content type looked at, with its MIME type and JSON-ness: one API answers with the same one every time. */
+const lastContentType = { given: '', mime: '', json: false }
+
 /** The MIME type essence (`type/subtype`, lower case) of a content-type header, or `''`. */
 function mimeType(contentType: string | null | undefined): string {
-  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
+  const given = contentType ?? ''
+  if (given !== lastContentType.given) {
+    const mime = given.split(';', 1)[0]!.trim().toLowerCase()
+    lastContentType.json = /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mime)
+    lastContentType.mime = mime
+    lastContentType.given = given
+  }
+  return lastContentType.mime
 }
 
 /** `application/json`, `text/json` and any `+json` suffix. */
 function isJsonContentType(contentType: string | null | undefined): boolean {
-  return /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mimeType(contentType))
+  mimeType(contentType)
+  return lastContentType.json
 }
 
 
@@ -285,6 +320,49 @@ function headerValue(placement: { scheme?: string }, token: string): string {
 
 const decoder = new TextDecoder()
 
+/** The header edits that placing a token needs; a `Headers` has them, and so has {@link HeaderRecord}. */
+interface HeaderEdits {
+  get(name: string): string | null
+  set(name: string, value: string): void
+  delete(name: string): void
+}
+
+/**
+ * Case-insensitive edits on a copy of a plain header object, the form most callers pass: building a
+ * `Headers` for it would cost fetch a second conversion of every header.
+ */
+class HeaderRecord implements HeaderEdits {
+  record: Record<string, unknown>
+
+  constructor(init: Record<string, unknown>) {
+    this.record = { ...init }
+  }
+
+  /** The keys spelling `name` (lower case) in any letter case. */
+  #keys(name: string): string[] {
+    const keys: string[] = []
+    for (const key in this.record) if (key.length === name.length && key.toLowerCase() === name) keys.push(key)
+    return keys
+  }
+
+  get(name: string): string | null {
+    const [key] = this.#keys(name)
+    return key === undefined ? null : String(this.record[key])
+  }
+  set(name: string, value: string): void {
+    this.delete(name)
+    this.record[name] = value
+  }
+  delete(name: string): void {
+    const keys = this.#keys(name)
+    if (keys.length === 0) return
+    // A fresh object rather than `delete`, which would turn this one into a slow dictionary for fetch.
+    const kept: Record<string, unknown> = {}
+    for (const key in this.record) if (!keys.includes(key)) kept[key] = this.record[key]
+    this.record = kept
+  }
+}
+
 /** A body the token can be put into without a Request object: what the fetch fast path accepts. */
 type PlainBody = string | ArrayBuffer | URLSearchParams | FormData | null
 
@@ -292,7 +370,7 @@ type PlainBody = string | ArrayBuffer | URLSearchParams | FormData | null
  * The caller's body with the token added, and what happens to `headers`.
  * @throws {ConfigurationError} for bodies the token cannot go into (binary, plain text, not an object).
  */
-async function bodyWithToken(body: PlainBody, headers: Headers, field: string, token: string): Promise<BodyInit> {
+function bodyWithToken(body: PlainBody, headers: HeaderEdits, field: string, token: string): BodyInit | Promise<BodyInit> {
   if (body instanceof URLSearchParams) {
     const copy = new URLSearchParams(body)
     copy.set(field, token)
@@ -308,15 +386,14 @@ async function bodyWithToken(body: PlainBody, headers: Headers, field: string, t
     return injectJsonText('{}', field, token)
   }
   if (type === 'multipart/form-data') {
-    let form: FormData
-    try {
-      form = await new Response(body, { headers: { 'content-type': contentType ?? '' } }).formData()
-    } catch {
-      throw bodyError('the multipart body could not be parsed.')
-    }
     // The new form has a new boundary: the platform writes the matching content-type.
     headers.delete('content-type')
-    return formWithToken(form, field, token)
+    return new Response(body, { headers: { 'content-type': contentType ?? '' } }).formData().then(
+      (form) => formWithToken(form, field, token),
+      () => {
+        throw bodyError('the multipart body could not be parsed.')
+      },
+    )
   }
   const text = typeof body === 'string' ? body : decoder.decode(body)
   if (type === 'application/x-www-form-urlencoded') return injectUrlEncoded(text, field, token)
@@ -360,7 +437,6 @@ interface BuildOptions {
 async function buildRequest(core: AdapterCore, template: RequestTemplate, options: BuildOptions): Promise<Request> {
   const source = template.request
   const method = options.method ?? source.method
-  const url = new URL(options.url ?? source.url)
   const headers = new Headers(source.headers)
   let body: BodyInit | null = null
   if (options.dropBody === true || !canHaveBody(method)) {
@@ -374,25 +450,15 @@ async function buildRequest(core: AdapterCore, template: RequestTemplate, option
   }
   const { placement } = core
   if (placement.in === 'header') headers.set(placement.name, headerValue(placement, options.token))
-  else if (placement.in === 'query') url.search = injectUrlEncoded(url.search.slice(1), placement.name, options.token)
-  else if (canHaveBody(method) && options.dropBody !== true) {
+  else if (placement.in === 'body' && canHaveBody(method) && options.dropBody !== true) {
     body = await bodyWithToken(body instanceof ArrayBuffer ? body : null, headers, placement.field, options.token)
   }
-  const init: RequestInit & { duplex?: 'half' } = {
-    method,
-    headers,
-    body,
-    redirect: source.redirect === 'follow' ? 'manual' : source.redirect,
-    signal: source.signal,
-    credentials: source.credentials,
-    cache: source.cache,
-    integrity: source.integrity,
-    keepalive: source.keepalive,
-    referrerPolicy: source.referrerPolicy,
-  }
-  if (source.mode !== 'navigate') init.mode = source.mode
+  const init: RequestInit & { duplex?: 'half' } = initOfRequest(source, body)
+  init.method = method
+  init.headers = headers
+  if (init.redirect === 'follow') init.redirect = 'manual'
   if (body instanceof ReadableStream) init.duplex = 'half'
-  return new Request(url, init)
+  return new Request(urlWithToken(core, options.url ?? source.url, options.token), init)
 }
 
 function isRedirectStatus(status: number): boolean {
@@ -739,21 +805,36 @@ function isPlainBody(body: unknown): body is PlainBody | undefined {
   )
 }
 
-/** The arguments for fetch: the call with the token placed and automatic redirects off. */
-async function initWithToken(core: AdapterCore, call: InitCall, token: string): Promise<[string, RequestInit]> {
+/**
+ * The init for fetch: the call's own with the token placed and automatic redirects off. Synchronous
+ * except for a multipart body, which has to be parsed.
+ */
+function initWithToken(core: AdapterCore, call: InitCall, token: string): RequestInit | Promise<RequestInit> {
   const { placement } = core
   const redirect = call.init.redirect ?? 'follow'
   const init: RequestInit = { ...call.init, redirect: redirect === 'follow' ? 'manual' : redirect }
-  if (placement.in === 'query') {
-    const url = new URL(call.url)
-    url.search = injectUrlEncoded(url.search.slice(1), placement.name, token)
-    return [url.href, init]
+  if (placement.in === 'query') return init
+  const given = call.init.headers
+  const headers = given === undefined || isPlainObject(given) ? new HeaderRecord(given ?? {}) : new Headers(given)
+  const finish = (body?: BodyInit): RequestInit => {
+    if (body !== undefined) init.body = body
+    init.headers = headers instanceof HeaderRecord ? (headers.record as Record<string, string>) : headers
+    return init
   }
-  const headers = new Headers(call.init.headers)
-  init.headers = headers
-  if (placement.in === 'header') headers.set(placement.name, headerValue(placement, token))
-  else init.body = await bodyWithToken((call.init.body as PlainBody | undefined) ?? null, headers, placement.field, token)
-  return [call.url, init]
+  if (placement.in === 'header') {
+    headers.set(placement.name.toLowerCase(), headerValue(placement, token))
+    return finish()
+  }
+  const body = bodyWithToken((call.init.body as PlainBody | undefined) ?? null, headers, placement.field, token)
+  return body instanceof Promise ? body.then(finish) : finish(body)
+}
+
+/** The call's URL with the token in the query, for a query placement. */
+function urlWithToken(core: AdapterCore, url: string, token: string): string {
+  if (core.placement.in !== 'query') return url
+  const parsed = new URL(url)
+  parsed.search = injectUrlEncoded(parsed.search.slice(1), core.placement.name, token)
+  return parsed.href
 }
 
 /**
@@ -764,7 +845,8 @@ async function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall)
   const signal = call.init.signal ?? undefined
   const follows = (call.init.redirect ?? 'follow') === 'follow'
   const send = async (token: string): Promise<Response> => {
-    const response = await fetch(...(await initWithToken(core, call, token)))
+    const init = initWithToken(core, call, token)
+    const response = await fetch(urlWithToken(core, call.url, token), init instanceof Promise ? await init : init)
     if (!follows || !isRedirectStatus(response.status)) return response
     const template = await captureRequest(core, new Request(call.url, call.init), false)
     return followRedirects(core, { fetch, template, token, response })
@@ -778,6 +860,33 @@ async function exchange(core: AdapterCore, fetch: FetchLike, template: RequestTe
   const token = await core.manager.getToken({ signal: template.request.signal })
   const response = await fetch(await buildRequest(core, template, { token }))
   return settleExchange(core, { fetch, template, token, response })
+}
+
+/**
+ * Whether `init` sets anything a Request has (method, headers, signal…), which only `new Request(input,
+ * init)` merges correctly. Other members (undici's `dispatcher`, what ky passes on) are for fetch alone.
+ */
+function setsRequestFields(init: RequestInit | undefined): boolean {
+  for (const key in init) if (key in Request.prototype) return true
+  return false
+}
+
+/** The init that sends what `request` would, with `body` (read from it, or a new one) in place of its stream. */
+function initOfRequest(request: Request, body: BodyInit | null): RequestInit {
+  const init: RequestInit = {
+    method: request.method,
+    headers: request.headers,
+    body,
+    redirect: request.redirect,
+    signal: request.signal,
+    credentials: request.credentials,
+    cache: request.cache,
+    integrity: request.integrity,
+    keepalive: request.keepalive,
+    referrerPolicy: request.referrerPolicy,
+  }
+  if (request.mode !== 'navigate') init.mode = request.mode
+  return init
 }
 
 /** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
@@ -802,12 +911,22 @@ const TOKEN_FETCH = Symbol('anyweb-service-token.fetch')
  */
 function createTokenFetch(core: AdapterCore, fetch: FetchLike, options: { oneShotBody?: boolean } = {}): typeof globalThis.fetch {
   const tokenFetch = async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
-    const url = urlOf(input)
+    // An allowed URL text spelled `origin/path` is taken as written; any other input is resolved first
+    // (a relative one against `location`, where there is one).
+    const literal = typeof input === 'string' ? allowsLiteral(core, input) : undefined
+    const url = typeof input === 'string' && literal !== undefined ? input : urlOf(input)
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
-    if (url === undefined || !appliesTo(core, url, method)) {
+    if (url === undefined || !fitsPlacement(core, method) || !(literal ?? allowsUrl(core, url))) {
       return init === undefined ? fetch(input) : fetch(input, init)
     }
-    if (!(input instanceof Request) && isPlainBody(init?.body)) return exchangeInit(core, fetch, { url: url.href, init: init ?? {} })
+    if (!(input instanceof Request)) {
+      if (isPlainBody(init?.body)) return exchangeInit(core, fetch, { url: typeof url === 'string' ? url : url.href, init: init ?? {} })
+    } else if (!setsRequestFields(init) && !(options.oneShotBody === true && core.placement.in !== 'body' && input.body !== null)) {
+      // A Request with nothing to merge (ky passes its own options that fetch alone knows): its body is
+      // read once for replays, and it is sent as URL + init like the fast path, not as a rebuilt Request.
+      const body = input.body === null ? null : await input.arrayBuffer()
+      return exchangeInit(core, fetch, { url: input.url, init: { ...initOfRequest(input, body), ...init } })
+    }
     const oneShot = options.oneShotBody === true || isOneShotBody(init?.body ?? undefined)
     const template = await captureRequest(core, new Request(input, init), oneShot)
     return exchange(core, fetch, template)

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { injectJsonText, injectUrlEncoded, redirectHop } from '../../src/adapter-core.js'
+import { appliesTo, createAdapterCore, injectJsonText, injectUrlEncoded, redirectHop } from '../../src/adapter-core.js'
+import { createTokenManager } from '../../src/index.js'
 
 describe('adapter core', () => {
   it('injectJsonText: the result is the caller object plus the token, other keys in their order', () => {
@@ -26,6 +27,38 @@ describe('adapter core', () => {
         expect(result.filter(([name]) => name === 'serviceToken')).toEqual([['serviceToken', token]])
       }),
     )
+  })
+
+  it('an URL text is allowed exactly when its parsed form is (the literal fast check never disagrees)', () => {
+    const manager = createTokenManager({ appid: 'a', secret: 's', baseUrl: 'http://127.0.0.1:8787' })
+    const core = createAdapterCore(manager, { origins: ['http://127.0.0.1:8787', 'https://api.example.com'] })
+    const parsedDecision = (text: string): boolean => {
+      try {
+        return appliesTo(core, new URL(text), 'POST')
+      } catch {
+        return false
+      }
+    }
+    const prefixes = ['http://127.0.0.1:8787', 'https://api.example.com', 'HTTP://127.0.0.1:8787', 'http://127.0.0.1:878', 'http://127.0.0.1', ' http://127.0.0.1:8787']
+    const pieces = ['/', '.', '..', '%2e', '%2E', '%2F', '\\', '\t', '\n', '@', ':', '?', '#', 'service', 'serviceToken', '/service/serviceToken', 'x', '0', ' ']
+    let allowed = 0
+    fc.assert(
+      fc.property(fc.constantFrom(...prefixes), fc.array(fc.constantFrom(...pieces), { maxLength: 8 }), (prefix, suffix) => {
+        const text = prefix + suffix.join('')
+        const decision = appliesTo(core, text, 'POST')
+        expect(decision).toBe(parsedDecision(text))
+        if (decision) allowed++
+      }),
+      { numRuns: 3000 },
+    )
+    expect(allowed).toBeGreaterThan(300)
+    // The ones a text comparison would get wrong:
+    for (const text of ['http://127.0.0.1:8787/service/./serviceToken', 'http://127.0.0.1:8787/x/../service/serviceToken', 'http://127.0.0.1:8787/service/%2e/serviceToken', 'http://127.0.0.1:8787\\service\\serviceToken', 'http://127.0.0.1:8787/service/service\tToken']) {
+      expect(appliesTo(core, text, 'POST'), text).toBe(false)
+    }
+    expect(appliesTo(core, 'http://127.0.0.1:8787@evil.example/x', 'POST')).toBe(false)
+    expect(appliesTo(core, 'http://127.0.0.1:8787/service/checkAddresses?a=../b', 'POST')).toBe(true)
+    manager.close()
   })
 
   it('redirectHop follows the fetch method rules', () => {

@@ -47,6 +47,14 @@ async function refusingFirstToken() {
   return { api, source, manager }
 }
 
+/** Accepts every request. */
+async function acceptingWorld() {
+  const api = await startServer((request, response) => json(response, { code: 1000, message: 'success', data: null }))
+  const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+  cleanups.push(() => api.close(), () => manager.close())
+  return { api, manager }
+}
+
 describe('fetch', () => {
   it('accepts a string, a URL and a Request with init overrides', async () => {
     const { emu, url, manager } = await emulatorWorld()
@@ -118,6 +126,34 @@ describe('fetch', () => {
     expect(await response.json()).toEqual({ code: 'OK' })
     expect(seen).toEqual([200])
     expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('a plain header object: the caller’s own token header and content-length are replaced in any letter case, nothing else changes', async () => {
+    const { api, manager } = await acceptingWorld()
+    const asHeader = withServiceToken(globalThis.fetch, manager, { placement: { in: 'header', name: 'Authorization', scheme: 'Bearer' } })
+    await asHeader(api.url + CHECK, { method: 'POST', headers: { AUTHORIZATION: 'Bearer stale', authorization: 'Bearer stale too', 'X-Trace': 'abc' }, body: '{}' })
+    const asBody = withServiceToken(globalThis.fetch, manager)
+    await asBody(api.url + CHECK, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': '2' }, body: '{}' })
+    expect(api.received).toHaveLength(2)
+    const [header, body] = api.received
+    expect(header?.headers['authorization']).toBe('Bearer token-1')
+    expect(header?.headers['x-trace']).toBe('abc')
+    expect(body?.headers['content-type']).toBe('application/json')
+    expect(body?.headers['content-length']).toBe(String(Buffer.byteLength(body?.body ?? '')))
+    expect(tokenOf(body!)).toBe('token-1')
+  })
+
+  it('an empty body with a plain header object becomes JSON with the token; headers given as a Headers or pairs work alike', async () => {
+    const { api, manager } = await acceptingWorld()
+    const anyweb = withServiceToken(globalThis.fetch, manager)
+    await anyweb(api.url + CHECK, { method: 'POST', headers: { 'x-a': '1' } })
+    await anyweb(api.url + CHECK, { method: 'POST', headers: new Headers({ 'content-type': 'application/json' }), body: '{"a":1}' })
+    await anyweb(api.url + CHECK, { method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: 'a=1' })
+    expect(api.received.map((request) => [request.headers['content-type'], request.body])).toEqual([
+      ['application/json', '{"serviceToken":"token-1"}'],
+      ['application/json', '{"a":1,"serviceToken":"token-1"}'],
+      ['application/x-www-form-urlencoded', 'a=1&serviceToken=token-1'],
+    ])
   })
 
   it('GET requests are passed through untouched with body placement', async () => {
