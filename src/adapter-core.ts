@@ -338,15 +338,14 @@ class HeaderRecord implements HeaderEdits {
     this.record = { ...init }
   }
 
-  /** The keys spelling `name` (lower case) in any letter case. */
-  #keys(name: string): string[] {
-    const keys: string[] = []
-    for (const key in this.record) if (key.length === name.length && key.toLowerCase() === name) keys.push(key)
-    return keys
+  /** The first key spelling `name` (lower case) in any letter case. */
+  #find(name: string): string | undefined {
+    for (const key in this.record) if (spells(key, name)) return key
+    return undefined
   }
 
   get(name: string): string | null {
-    const [key] = this.#keys(name)
+    const key = this.#find(name)
     return key === undefined ? null : String(this.record[key])
   }
   set(name: string, value: string): void {
@@ -354,13 +353,17 @@ class HeaderRecord implements HeaderEdits {
     this.record[name] = value
   }
   delete(name: string): void {
-    const keys = this.#keys(name)
-    if (keys.length === 0) return
+    if (this.#find(name) === undefined) return
     // A fresh object rather than `delete`, which would turn this one into a slow dictionary for fetch.
     const kept: Record<string, unknown> = {}
-    for (const key in this.record) if (!keys.includes(key)) kept[key] = this.record[key]
+    for (const key in this.record) if (!spells(key, name)) kept[key] = this.record[key]
     this.record = kept
   }
+}
+
+/** Whether header name `key` is `name` (lower case) in any letter case. */
+function spells(key: string, name: string): boolean {
+  return key.length === name.length && key.toLowerCase() === name
 }
 
 /** A body the token can be put into without a Request object: what the fetch fast path accepts. */
@@ -596,28 +599,42 @@ function authStateOfResponse(response: Response, url: string): AuthErrorState {
 
 /**
  * A response whose body was already read (to look for an auth error): it serves those bytes directly,
- * and builds a stream only if the caller asks for `body`. Streams are what makes a Response expensive
- * to construct in Node, and most callers only call `json()` or `text()`.
+ * and builds a stream only if the caller asks for `body`. Its head (status, headers, url, type) is the
+ * original's, not a copy: copying headers, and streams, are what make a Response expensive to construct
+ * in Node, and most callers only call `json()` or `text()`.
  */
 class BufferedResponse extends Response {
+  readonly #original: Response
   readonly #bytes: Uint8Array<ArrayBuffer>
-  readonly #url: string
-  readonly #redirected: boolean
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
   constructor(original: Response, bytes: Uint8Array<ArrayBuffer>) {
-    super(null, { status: original.status, statusText: original.statusText, headers: original.headers })
+    super()
+    this.#original = original
     this.#bytes = bytes
-    this.#url = original.url
-    this.#redirected = original.redirected
   }
 
+  override get status(): number {
+    return this.#original.status
+  }
+  override get ok(): boolean {
+    return this.#original.ok
+  }
+  override get statusText(): string {
+    return this.#original.statusText
+  }
+  override get headers(): Headers {
+    return this.#original.headers
+  }
+  override get type(): ResponseType {
+    return this.#original.type
+  }
   override get url(): string {
-    return this.#url
+    return this.#original.url
   }
   override get redirected(): boolean {
-    return this.#redirected
+    return this.#original.redirected
   }
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
     this.#stream ??= new Response(this.#used ? null : this.#bytes).body ?? new Response('').body!
@@ -661,7 +678,7 @@ class BufferedResponse extends Response {
       this.#stream = mine
       return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers })
     }
-    return new BufferedResponse(this, this.#bytes)
+    return new BufferedResponse(this.#original, this.#bytes)
   }
 }
 

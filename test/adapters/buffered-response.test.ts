@@ -36,6 +36,8 @@ describe('the response handed on after the auth-error check', () => {
     expect(response.url).toBe(`${server.url}/service/checkAddresses`)
     expect(response.redirected).toBe(false)
     expect(response.headers.get('content-type')).toBe(plain.headers.get('content-type'))
+    expect([...response.headers.keys()]).toEqual([...plain.headers.keys()])
+    expect(response.type).toBe(plain.type)
     await plain.body?.cancel()
   })
 
