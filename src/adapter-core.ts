@@ -128,9 +128,10 @@ function resolvePlacement(value: unknown): TokenPlacement {
       } catch {
         return bad(`${JSON.stringify(name)} is not a valid header name.`)
       }
-      if (scheme === undefined) return { in: 'header', name }
+      // Lower case, as HTTP/2 writes it: header edits then compare names without folding this one.
+      if (scheme === undefined) return { in: 'header', name: name.toLowerCase() }
       if (!nonEmptyString(scheme) || /\s/.test(scheme)) return bad('`scheme` must be a non-empty word such as "Bearer".')
-      return { in: 'header', name, scheme }
+      return { in: 'header', name: name.toLowerCase(), scheme }
     }
     default:
       return bad(`\`in\` must be "body", "header" or "query", got ${describe(placement['in'])}.`)
@@ -239,25 +240,29 @@ function canHaveBody(method: string): boolean {
   return upper !== 'GET' && upper !== 'HEAD'
 }
 
-/** The last content type looked at, with its MIME type and JSON-ness: one API answers with the same one every time. */
-const lastContentType = { given: '', mime: '', json: false }
+/** Content types already looked at, with their MIME type and JSON-ness: an API answers with the same few every time. */
+const contentTypes = new Map<string, { mime: string; json: boolean }>()
+
+function describeContentType(contentType: string | null | undefined): { mime: string; json: boolean } {
+  const given = contentType ?? ''
+  let known = contentTypes.get(given)
+  if (known === undefined) {
+    const mime = given.split(';', 1)[0]!.trim().toLowerCase()
+    known = { mime, json: /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mime) }
+    if (contentTypes.size >= 64) contentTypes.clear()
+    contentTypes.set(given, known)
+  }
+  return known
+}
 
 /** The MIME type essence (`type/subtype`, lower case) of a content-type header, or `''`. */
 function mimeType(contentType: string | null | undefined): string {
-  const given = contentType ?? ''
-  if (given !== lastContentType.given) {
-    const mime = given.split(';', 1)[0]!.trim().toLowerCase()
-    lastContentType.json = /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/.test(mime)
-    lastContentType.mime = mime
-    lastContentType.given = given
-  }
-  return lastContentType.mime
+  return describeContentType(contentType).mime
 }
 
 /** `application/json`, `text/json` and any `+json` suffix. */
 function isJsonContentType(contentType: string | null | undefined): boolean {
-  mimeType(contentType)
-  return lastContentType.json
+  return describeContentType(contentType).json
 }
 
 
@@ -286,8 +291,26 @@ function injectJsonText(text: string, field: string, token: string): string {
     return JSON.stringify(parsed)
   }
   const end = text.lastIndexOf('}')
-  const separator = Object.keys(parsed).length === 0 ? '' : ','
-  return `${text.slice(0, end)}${separator}${JSON.stringify(field)}:${JSON.stringify(token)}${text.slice(end)}`
+  const separator = isEmptyObject(parsed) ? '' : ','
+  return `${text.slice(0, end)}${separator}${jsonMember(field, token)}${text.slice(end)}`
+}
+
+/** `Object.keys(object).length === 0` without building the array. */
+function isEmptyObject(object: object): boolean {
+  for (const _ in object) return false
+  return true
+}
+
+/** The last `"field":"token"` written: the token changes once a lifetime, the field never. */
+const lastMember = { field: '', token: '', json: '' }
+
+function jsonMember(field: string, token: string): string {
+  if (field !== lastMember.field || token !== lastMember.token) {
+    lastMember.json = `${JSON.stringify(field)}:${JSON.stringify(token)}`
+    lastMember.field = field
+    lastMember.token = token
+  }
+  return lastMember.json
 }
 
 /**
@@ -328,8 +351,9 @@ interface HeaderEdits {
 }
 
 /**
- * Case-insensitive edits on a copy of a plain header object, the form most callers pass: building a
- * `Headers` for it would cost fetch a second conversion of every header.
+ * Case-insensitive edits on a copy of a plain header object (the form most callers pass, and what a
+ * rebuilt Request gets): building a `Headers` for it would cost fetch a second conversion of every header.
+ * Names given to its methods are lower case.
  */
 class HeaderRecord implements HeaderEdits {
   record: Record<string, unknown>
@@ -440,7 +464,8 @@ interface BuildOptions {
 async function buildRequest(core: AdapterCore, template: RequestTemplate, options: BuildOptions): Promise<Request> {
   const source = template.request
   const method = options.method ?? source.method
-  const headers = new Headers(source.headers)
+  // A plain record, not a Headers: the Request below converts its init headers anyway.
+  const headers = new HeaderRecord(Object.fromEntries(source.headers))
   let body: BodyInit | null = null
   if (options.dropBody === true || !canHaveBody(method)) {
     for (const name of BODY_HEADERS) headers.delete(name)
@@ -458,7 +483,7 @@ async function buildRequest(core: AdapterCore, template: RequestTemplate, option
   }
   const init: RequestInit & { duplex?: 'half' } = initOfRequest(source, body)
   init.method = method
-  init.headers = headers
+  init.headers = headers.record as Record<string, string>
   if (init.redirect === 'follow') init.redirect = 'manual'
   if (body instanceof ReadableStream) init.duplex = 'half'
   return new Request(urlWithToken(core, options.url ?? source.url, options.token), init)
@@ -839,7 +864,7 @@ function initWithToken(core: AdapterCore, call: InitCall, token: string): Reques
     return init
   }
   if (placement.in === 'header') {
-    headers.set(placement.name.toLowerCase(), headerValue(placement, token))
+    headers.set(placement.name, headerValue(placement, token))
     return finish()
   }
   const body = bodyWithToken((call.init.body as PlainBody | undefined) ?? null, headers, placement.field, token)

@@ -7,20 +7,20 @@ import { root } from './helpers/processes.js'
  * What each entry costs a user who bundles it: minified, gzipped, with the peer dependencies (axios,
  * ky) and openapi-fetch left out. Budgets are bytes; a change that grows an entry past its budget fails
  * here and must either shrink or raise the budget on purpose (and update the README table).
- * Raised on purpose (+0.5 KB in /fetch and /ky, +0.1 KB in /axios) for the second hot-path pass: plain
- * header objects edited without a Headers, URL texts allowed without a parse, Requests (from ky) sent as
- * URL + init.
+ * Raised on purpose (+0.6 KB in /fetch and /ky, +0.2 KB in /axios, +0.45 KB in /openapi-fetch) for the
+ * second hot-path pass: header records edited without a Headers, URL texts allowed without a parse,
+ * Requests (from ky) sent as URL + init, content types and the token's JSON memoised.
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 9_800,
+    budget: 9_900,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_350 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_300 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 3_500 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 5_350 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 9_250 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_400 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 3_550 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 5_450 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 9_500 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }
