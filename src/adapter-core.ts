@@ -198,8 +198,12 @@ function parseUrl(value: string | URL): URL | undefined {
   }
 }
 
-/** The path of an URL text after its origin, when parsing would keep it as written (no dot segment, escape, backslash, tab or newline). */
-const LITERAL_PATH = /(\/[^.%\\\t\n\r?#]*)(?:[?#]|$)/y
+/**
+ * The path of an URL text after its origin, when parsing would keep it as written: only characters the
+ * URL parser neither encodes, decodes, strips nor treats as a separator (no dot segment, escape,
+ * backslash, whitespace, control, quote, brace or non-ASCII character).
+ */
+const LITERAL_PATH = /(\/[\w\-~!$&'()*+,;=:@/]*)(?:[?#]|$)/y
 
 /**
  * {@link allowsUrl} for an URL text spelled `origin/path…` with an allowed origin and a path that
