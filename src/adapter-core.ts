@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { ConfigurationError } from './errors.js'
+import { readyTokenOf } from './ready-token.js'
 import type { FetchLike, TokenManager } from './types.js'
 import { describe, isPlainObject } from './util.js'
 
@@ -199,23 +200,25 @@ function parseUrl(value: string | URL): URL | undefined {
 }
 
 /**
- * The path of an URL text after its origin, when parsing would keep it as written: only characters the
- * URL parser neither encodes, decodes, strips nor treats as a separator (no dot segment, escape,
+ * An URL path that parsing keeps as written, up to the query, the fragment or the end: only characters
+ * the URL parser neither encodes, decodes, strips nor treats as a separator (no dot segment, escape,
  * backslash, whitespace, control, quote, brace or non-ASCII character).
  */
-const LITERAL_PATH = /(\/[\w\-~!$&'()*+,;=:@/]*)(?:[?#]|$)/y
+const LITERAL_PATH = /\/[\w\-~!$&'()*+,;=:@/]*(?=[?#]|$)/y
 
 /**
  * {@link allowsUrl} for an URL text spelled `origin/path…` with an allowed origin and a path that
- * parsing keeps as written, answered without parsing it (a parse per request costs a few percent of a
- * loopback request); `undefined` for any other text.
+ * parsing keeps as written, answered without parsing it or allocating (a parse per request costs a few
+ * percent of a loopback request); `undefined` for any other text.
  */
 function allowsLiteral(core: AdapterCore, url: string): boolean | undefined {
   for (const origin of core.origins) {
     if (!url.startsWith(origin)) continue
     LITERAL_PATH.lastIndex = origin.length
-    const path = LITERAL_PATH.exec(url)?.[1]
-    if (path !== undefined) return core.tokenEndpoint !== origin + path
+    if (!LITERAL_PATH.test(url)) continue
+    // The path ends where the match does: it is the token endpoint's exactly when it ends as far in and starts so.
+    const endpoint = core.tokenEndpoint
+    return endpoint === undefined || LITERAL_PATH.lastIndex !== endpoint.length || !url.startsWith(endpoint)
   }
   return undefined
 }
@@ -341,8 +344,18 @@ function formWithToken(form: FormData, field: string, token: string): FormData {
 }
 
 /** The header value for a header placement. */
+/** The last header value written: a flat string made once per token, not a new concatenation per request (fetch checks every character of it). */
+const lastHeader: { scheme: string | undefined; token: string; value: string } = { scheme: undefined, token: '', value: '' }
+
 function headerValue(placement: { scheme?: string }, token: string): string {
-  return placement.scheme === undefined ? token : `${placement.scheme} ${token}`
+  const { scheme } = placement
+  if (scheme === undefined) return token
+  if (scheme !== lastHeader.scheme || token !== lastHeader.token) {
+    lastHeader.value = `${scheme} ${token}`
+    lastHeader.scheme = scheme
+    lastHeader.token = token
+  }
+  return lastHeader.value
 }
 
 const decoder = new TextDecoder()
@@ -626,6 +639,16 @@ function authStateOfResponse(response: Response, url: string): AuthErrorState {
   return { status: response.status, headers: response.headers, url: response.url || url, json: once(() => readJsonBounded(response)) }
 }
 
+/** Node's fetch (undici): a Response's inner state is read by its own methods only, never by the runtime. */
+const STATE_READ_BY_METHODS_ONLY = /* @__PURE__ */ (() => {
+  const scope = globalThis as { process?: { versions?: Record<string, string | undefined> }; Bun?: unknown; Deno?: unknown }
+  return scope.process?.versions?.['undici'] !== undefined && scope.Bun === undefined && scope.Deno === undefined
+})()
+
+function headOf(response: Response): ResponseInit {
+  return { status: response.status, statusText: response.statusText, headers: response.headers }
+}
+
 /**
  * A response whose body was already read (to look for an auth error): it serves those bytes directly,
  * and builds a stream only if the caller asks for `body`. Its head (status, headers, url, type) is the
@@ -639,7 +662,10 @@ class BufferedResponse extends Response {
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
   constructor(original: Response, bytes: Uint8Array<ArrayBuffer>) {
-    super()
+    // Where the runtime itself reads a Response's inner state (Deno.serve and Bun.serve send that, not
+    // what the getters say), that state is the real head and body. Node's undici reads it only in the
+    // methods overridden below, so there the response is built empty, which costs far less.
+    super(STATE_READ_BY_METHODS_ONLY ? undefined : bytes, STATE_READ_BY_METHODS_ONLY ? undefined : headOf(original))
     this.#original = original
     this.#bytes = bytes
   }
@@ -715,22 +741,17 @@ const AUTH_CODE_BYTES = /* @__PURE__ */ new TextEncoder().encode(AUTH_ERROR_CODE
 
 /**
  * Whether a JSON text could carry `"code": "A108P001"`: it contains those bytes, or a backslash (an
- * escape could spell them otherwise). A fast negative spares parsing every successful answer.
+ * escape could spell them otherwise). A fast negative spares parsing every successful answer; the
+ * searches are the engine's own (`indexOf`), not a loop over the bytes.
  */
 function mayHoldAuthCode(bytes: Uint8Array): boolean {
+  if (bytes.indexOf(0x5c) !== -1) return true
   const first = AUTH_CODE_BYTES[0]!
-  for (let index = 0; index < bytes.length; index++) {
-    const byte = bytes[index]!
-    if (byte === 0x5c) return true
-    if (byte !== first) continue
-    let match = true
-    for (let offset = 1; offset < AUTH_CODE_BYTES.length; offset++) {
-      if (bytes[index + offset] !== AUTH_CODE_BYTES[offset]) {
-        match = false
-        break
-      }
-    }
-    if (match) return true
+  const last = bytes.length - AUTH_CODE_BYTES.length
+  for (let index = bytes.indexOf(first); index !== -1 && index <= last; index = bytes.indexOf(first, index + 1)) {
+    let offset = 1
+    while (offset < AUTH_CODE_BYTES.length && bytes[index + offset] === AUTH_CODE_BYTES[offset]) offset++
+    if (offset === AUTH_CODE_BYTES.length) return true
   }
   return false
 }
@@ -739,33 +760,34 @@ function mayHoldAuthCode(bytes: Uint8Array): boolean {
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304])
 
 /**
- * Whether `response` refuses the token, and the response to hand on. A small JSON answer (declared
- * length ≤ 64 KiB) is read once and handed on as a {@link BufferedResponse} with the same status, headers,
- * url and bytes: cheaper than a clone, whose tee makes every chunk be read twice. Anything else is judged from a bounded read of a clone.
+ * Whether `response` is a small JSON answer (declared length ≤ 64 KiB) that is read once and handed on
+ * as a {@link BufferedResponse}: cheaper than a clone, whose tee makes every chunk be read twice.
+ * Anything else is judged from a bounded read of a clone.
  */
-async function checkAuth(core: AdapterCore, response: Response, url: string): Promise<{ refused: boolean; response: Response }> {
+function isSmallJson(response: Response): boolean {
   const length = response.headers.get('content-length')
-  const small =
+  return (
     length !== null &&
     Number(length) <= MAX_AUTH_BODY_BYTES &&
     response.body !== null &&
     !response.bodyUsed &&
     !NULL_BODY_STATUSES.has(response.status) &&
     isJsonContentType(response.headers.get('content-type'))
-  if (!small) return { refused: await core.isAuthError(authStateOfResponse(response, url)), response }
-  const bytes = new Uint8Array(await response.arrayBuffer())
-  const copy = new BufferedResponse(response, bytes)
-  // The default check needs no parse when the bytes cannot spell the code (no escapes, no "A108P001").
-  if (core.isAuthError === defaultIsAuthError && response.status !== 401 && !mayHoldAuthCode(bytes)) {
-    return { refused: false, response: copy }
-  }
-  const state: AuthErrorState = {
+  )
+}
+
+/**
+ * Whether a small answer read whole refuses the token: `false` at once when the default check needs no
+ * parse (no escapes, no "A108P001" in the bytes), so the common case costs no microtask.
+ */
+function refusesBytes(core: AdapterCore, response: Response, bytes: Uint8Array<ArrayBuffer>, url: string): boolean | Promise<boolean> {
+  if (core.isAuthError === defaultIsAuthError && response.status !== 401 && !mayHoldAuthCode(bytes)) return false
+  return core.isAuthError({
     status: response.status,
-    headers: copy.headers,
+    headers: response.headers,
     url: response.url || url,
     json: once(async () => parseJsonBytes([bytes], bytes.byteLength)),
-  }
-  return { refused: await core.isAuthError(state), response: copy }
+  })
 }
 
 /**
@@ -799,17 +821,37 @@ async function sendFollowing(core: AdapterCore, fetch: FetchLike, template: Requ
 
 /**
  * The end of every exchange: if `response` refuses `token`, renew it (compare-and-invalidate) and send
- * once more with the new one; a replay that fails again is returned as is.
+ * once more with the new one; a replay that fails again is returned as is. What it hands on is the
+ * response itself, or for a small JSON answer (read to look for the auth error) a {@link BufferedResponse}.
  */
 async function replayIfRefused(
   core: AdapterCore,
-  state: { response: Response; url: string; token: string; signal: AbortSignal | undefined; send: (token: string) => Promise<Response> },
+  state: {
+    /** The response, or the fetch that brings it. */
+    response: Response | Promise<Response>
+    /** Follows a redirect (allowed origins only) of the response or the replay; absent when `send` follows or the caller's redirect mode is not `follow`. */
+    follow?: ((response: Response, token: string) => Promise<Response>) | undefined
+    url: string
+    token: string
+    signal: AbortSignal | undefined
+    send: (token: string) => Promise<Response>
+  },
 ): Promise<Response> {
-  const { refused, response } = await checkAuth(core, state.response, state.url)
-  if (!refused) return response
+  let response = await state.response
+  if (state.follow !== undefined && isRedirectStatus(response.status)) response = await state.follow(response, state.token)
+  let refused: boolean | Promise<boolean>
+  if (isSmallJson(response)) {
+    const bytes = typeof response.bytes === 'function' ? await response.bytes() : new Uint8Array(await response.arrayBuffer())
+    refused = refusesBytes(core, response, bytes, state.url)
+    response = new BufferedResponse(response, bytes)
+  } else {
+    refused = core.isAuthError(authStateOfResponse(response, state.url))
+  }
+  if (refused === false || !(await refused)) return response
   const fresh = await renewToken(core, state.token, state.signal)
   discard(response)
-  return state.send(fresh)
+  const replay = await state.send(fresh)
+  return state.follow !== undefined && isRedirectStatus(replay.status) ? await state.follow(replay, fresh) : replay
 }
 
 /**
@@ -887,18 +929,39 @@ function urlWithToken(core: AdapterCore, url: string, token: string): string {
  * The whole cycle for a call given as URL + init with a plain body, without building Request objects
  * (a Request costs fetch about a quarter of its throughput). A redirect hands over to the general path.
  */
-async function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall): Promise<Response> {
+function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall): Promise<Response> {
   const signal = call.init.signal ?? undefined
-  const follows = (call.init.redirect ?? 'follow') === 'follow'
-  const send = async (token: string): Promise<Response> => {
-    const init = initWithToken(core, call, token)
-    const response = await fetch(urlWithToken(core, call.url, token), init instanceof Promise ? await init : init)
-    if (!follows || !isRedirectStatus(response.status)) return response
-    const template = await captureRequest(core, new Request(call.url, call.init), false)
-    return followRedirects(core, { fetch, template, token, response })
-  }
-  const token = await core.manager.getToken(signal === undefined ? {} : { signal })
-  return replayIfRefused(core, { response: await send(token), url: call.url, token, signal, send })
+  // The cached token without a promise when it is there; otherwise wait for it (or its error).
+  const ready = signal?.aborted === true ? undefined : readyTokenOf(core.manager)
+  if (ready !== undefined) return settleInit(core, fetch, call, ready)
+  return core.manager.getToken(signal === undefined ? NO_OPTIONS : { signal }).then((token) => settleInit(core, fetch, call, token))
+}
+
+const NO_OPTIONS = Object.freeze({})
+
+/** Sends a URL + init call with `token`, then follows, checks and replays it: one async step in all. */
+function settleInit(core: AdapterCore, fetch: FetchLike, call: InitCall, token: string): Promise<Response> {
+  return replayIfRefused(core, {
+    response: sendOnce(core, fetch, call, token),
+    follow: (call.init.redirect ?? 'follow') === 'follow' ? (response, current) => followInit(core, fetch, call, current, response) : undefined,
+    url: call.url,
+    token,
+    signal: call.init.signal ?? undefined,
+    send: (fresh) => sendOnce(core, fetch, call, fresh),
+  })
+}
+
+/** One fetch of a URL + init call with `token` in place (no redirect followed). */
+function sendOnce(core: AdapterCore, fetch: FetchLike, call: InitCall, token: string): Promise<Response> {
+  const init = initWithToken(core, call, token)
+  const url = urlWithToken(core, call.url, token)
+  return init instanceof Promise ? init.then((ready) => fetch(url, ready)) : fetch(url, init)
+}
+
+/** Follows a redirect of a URL + init call by the general path (to allowed origins only). */
+async function followInit(core: AdapterCore, fetch: FetchLike, call: InitCall, token: string, response: Response): Promise<Response> {
+  const template = await captureRequest(core, new Request(call.url, call.init), false)
+  return await followRedirects(core, { fetch, template, token, response })
 }
 
 /** The whole cycle for a request that gets a token: wait for it, send, follow, replay once on an auth error. */
@@ -956,28 +1019,42 @@ const TOKEN_FETCH = Symbol('anyweb-service-token.fetch')
  * stream even when it arrives inside a Request (as from ky), so it is not buffered for a replay.
  */
 function createTokenFetch(core: AdapterCore, fetch: FetchLike, options: { oneShotBody?: boolean } = {}): typeof globalThis.fetch {
-  const tokenFetch = async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
-    // An allowed URL text spelled `origin/path` is taken as written; any other input is resolved first
-    // (a relative one against `location`, where there is one).
-    const literal = typeof input === 'string' ? allowsLiteral(core, input) : undefined
-    const url = typeof input === 'string' && literal !== undefined ? input : urlOf(input)
-    const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
-    if (url === undefined || !fitsPlacement(core, method) || !(literal ?? allowsUrl(core, url))) {
-      return init === undefined ? fetch(input) : fetch(input, init)
+  // Not an async function: the fast path hands back exchangeInit's promise itself, with no extra
+  // microtasks; anything thrown before it becomes a rejection, as from fetch.
+  const tokenFetch = function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
+    try {
+      // An allowed URL text spelled `origin/path` is taken as written; any other input is resolved first
+      // (a relative one against `location`, where there is one).
+      const literal = typeof input === 'string' ? allowsLiteral(core, input) : undefined
+      const url = typeof input === 'string' && literal !== undefined ? input : urlOf(input)
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
+      if (url === undefined || !fitsPlacement(core, method) || !(literal ?? allowsUrl(core, url))) {
+        return init === undefined ? fetch(input) : fetch(input, init)
+      }
+      if (!(input instanceof Request) && isPlainBody(init?.body)) {
+        return exchangeInit(core, fetch, { url: typeof url === 'string' ? url : url.href, init: init ?? {} })
+      }
+      return exchangeRequest(core, fetch, input, init, options.oneShotBody === true)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    if (!(input instanceof Request)) {
-      if (isPlainBody(init?.body)) return exchangeInit(core, fetch, { url: typeof url === 'string' ? url : url.href, init: init ?? {} })
-    } else if (!setsRequestFields(init) && !(options.oneShotBody === true && core.placement.in !== 'body' && input.body !== null)) {
-      // A Request with nothing to merge (ky passes its own options that fetch alone knows): its body is
-      // read once for replays, and it is sent as URL + init like the fast path, not as a rebuilt Request.
-      const body = input.body === null ? null : await input.arrayBuffer()
-      return exchangeInit(core, fetch, { url: input.url, init: { ...initOfRequest(input, body), ...init } })
-    }
-    const oneShot = options.oneShotBody === true || isOneShotBody(init?.body ?? undefined)
-    const template = await captureRequest(core, new Request(input, init), oneShot)
-    return exchange(core, fetch, template)
   }
   return Object.assign(tokenFetch, { [TOKEN_FETCH]: core })
+}
+
+/**
+ * A Request, or a body the fast path cannot take (a stream, a Blob). A Request with nothing to merge (ky
+ * passes its own options that fetch alone knows) has its body read once for replays and is sent as URL +
+ * init like the fast path, not rebuilt; anything else is captured as a template for the general path.
+ * `oneShotBody` says the caller's body was a stream even inside a Request (as from ky): not buffered.
+ */
+async function exchangeRequest(core: AdapterCore, fetch: FetchLike, input: Request | URL | string, init: RequestInit | undefined, oneShotBody: boolean): Promise<Response> {
+  if (input instanceof Request && !setsRequestFields(init) && !(oneShotBody && core.placement.in !== 'body' && input.body !== null)) {
+    const body = input.body === null ? null : await input.arrayBuffer()
+    return await exchangeInit(core, fetch, { url: input.url, init: { ...initOfRequest(input, body), ...init } })
+  }
+  const template = await captureRequest(core, new Request(input, init), oneShotBody || isOneShotBody(init?.body ?? undefined))
+  return await exchange(core, fetch, template)
 }
 
 /** Whether `fetch` already is a token fetch for `core` (ky merges hook arrays, so an init hook may run twice). */
@@ -1000,6 +1077,7 @@ export {
   isOneShotBody,
   isTokenFetchOf,
   jsonOfDecoded,
+  mayHoldAuthCode,
   once,
   redirectHop,
   renewToken,

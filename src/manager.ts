@@ -3,6 +3,8 @@ import { ErrorCode, InvalidResponseError, isServiceTokenError, ServiceTokenError
 import { resolveOptions } from './options.js'
 import { pause } from './util.js'
 import type { Resolved } from './options.js'
+import { READY_TOKEN } from './ready-token.js'
+import type { ReadyToken } from './ready-token.js'
 import type {
   GetTokenOptions,
   StoreOperation,
@@ -308,22 +310,35 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     )
   }
 
+  /** No new attempt may start now (cooldown or backoff), and none is under way. */
+  function blockedAt(at: number): boolean {
+    return flight === undefined && (at < cooldownUntil || at < retryAt)
+  }
+
+  /**
+   * The cached token when a caller can have it now (starting a refresh ahead when one is due), or
+   * `undefined` when it has to wait: `getToken` without the promise, for adapters on the hot path.
+   */
+  function readyToken(at: number): string | undefined {
+    const current = entry
+    if (current === undefined || at >= current.expiresAt) return undefined
+    if (at < current.blockAt) {
+      if (at >= current.refreshAt && flight === undefined && !blockedAt(at)) startFlight('ahead')
+      return current.token
+    }
+    // Hard window: wait for a new token, unless a refresh may not be tried yet; the old one is still valid.
+    return blockedAt(at) ? current.token : undefined
+  }
+
   function getToken(options: GetTokenOptions = {}): Promise<string> {
     const { signal } = options
     if (lifecycle.signal.aborted) return Promise.reject(closedError())
     if (signal?.aborted) return Promise.reject(signal.reason)
     const at = now()
-    const current = entry
-    const blocked = flight === undefined && (at < cooldownUntil || at < retryAt)
-    if (current !== undefined && at < current.expiresAt) {
-      if (at < current.blockAt) {
-        if (at >= current.refreshAt && !blocked && flight === undefined) startFlight('ahead')
-        return Promise.resolve(current.token)
-      }
-      // Hard window: wait for a new token, unless a refresh may not be tried yet; the old one is still valid.
-      return blocked ? Promise.resolve(current.token) : join('expiring', signal)
-    }
-    if (blocked) return Promise.reject(at < cooldownUntil ? finalError : lastError)
+    const ready = readyToken(at)
+    if (ready !== undefined) return Promise.resolve(ready)
+    if (entry !== undefined && at < entry.expiresAt) return join('expiring', signal)
+    if (blockedAt(at)) return Promise.reject(at < cooldownUntil ? finalError : lastError)
     return join('missing', signal)
   }
 
@@ -358,13 +373,14 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     entry = undefined
   }
 
-  const manager: TokenManager = {
+  const manager: TokenManager & { [READY_TOKEN]: ReadyToken } = {
     getToken,
     invalidate,
     refresh,
     peek,
     close,
     [Symbol.dispose]: close,
+    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())) },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { appliesTo, createAdapterCore, injectJsonText, injectUrlEncoded, redirectHop } from '../../src/adapter-core.js'
+import { appliesTo, createAdapterCore, headerValue, injectJsonText, injectUrlEncoded, mayHoldAuthCode, redirectHop } from '../../src/adapter-core.js'
 import { createTokenManager } from '../../src/index.js'
 
 describe('adapter core', () => {
@@ -59,6 +59,33 @@ describe('adapter core', () => {
     expect(appliesTo(core, 'http://127.0.0.1:8787@evil.example/x', 'POST')).toBe(false)
     expect(appliesTo(core, 'http://127.0.0.1:8787/service/checkAddresses?a=../b', 'POST')).toBe(true)
     manager.close()
+  })
+
+  it('mayHoldAuthCode: true exactly for texts that contain A108P001 or a backslash (so every answer carrying the code is parsed)', () => {
+    const encoder = new TextEncoder()
+    const pieces = ['A', 'A1', 'A108', 'A108P', 'A108P00', 'A108P001', 'A108P002', '108P001', '"code":', '\\', '\\u0041', 'x', '{', '}', 'AA108P001', 'é']
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string()), { maxLength: 12 }), (parts) => {
+        const text = parts.join('')
+        expect(mayHoldAuthCode(encoder.encode(text))).toBe(text.includes('A108P001') || text.includes('\\'))
+      }),
+      { numRuns: 5000 },
+    )
+    // Escapes can spell the code without its bytes: such texts must be parsed, never skipped.
+    const escaped = encoder.encode('{"code":"\\u0041108P001"}')
+    expect((JSON.parse(new TextDecoder().decode(escaped)) as { code: string }).code).toBe('A108P001')
+    expect(mayHoldAuthCode(escaped)).toBe(true)
+    expect(mayHoldAuthCode(encoder.encode('{"code":"A108P00'))).toBe(false)
+    expect(mayHoldAuthCode(encoder.encode('A108P001'))).toBe(true)
+    expect(mayHoldAuthCode(new Uint8Array())).toBe(false)
+  })
+
+  it('headerValue writes the scheme and the token, one string per token', () => {
+    expect(headerValue({}, 't1')).toBe('t1')
+    expect(headerValue({ scheme: 'Bearer' }, 't1')).toBe('Bearer t1')
+    expect(headerValue({ scheme: 'Token' }, 't1')).toBe('Token t1')
+    expect(headerValue({ scheme: 'Bearer' }, 't2')).toBe('Bearer t2')
+    expect(headerValue({ scheme: 'Bearer' }, 't1')).toBe('Bearer t1')
   })
 
   it('redirectHop follows the fetch method rules', () => {

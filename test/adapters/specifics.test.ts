@@ -9,6 +9,7 @@ import { createEmulator } from '../../src/emulator/index.js'
 import { ConfigurationError, createTokenManager, isServiceTokenError } from '../../src/index.js'
 import { json, startServer } from '../helpers/http-server.js'
 import type { Received } from '../helpers/http-server.js'
+import type { GetTokenOptions, TokenManager } from '../../src/index.js'
 import { countingSource } from '../helpers/source.js'
 
 const CHECK = '/service/checkAddresses'
@@ -154,6 +155,31 @@ describe('fetch', () => {
       ['application/json', '{"a":1,"serviceToken":"token-1"}'],
       ['application/x-www-form-urlencoded', 'a=1&serviceToken=token-1'],
     ])
+  })
+
+  it('the cached-token shortcut: any TokenManager works, a closed manager and an aborted signal reject before anything is sent', async () => {
+    const { api, manager } = await acceptingWorld()
+    // A TokenManager written by hand has no shortcut: the wrapper asks getToken.
+    let asked = 0
+    const byHand: TokenManager = { ...manager, getToken: async (options) => (asked++, manager.getToken(options)) }
+    const viaHand = withServiceToken(fetch, byHand)
+    expect((await (await viaHand(api.url + CHECK, { method: 'POST', body: JSON.stringify({ group }) })).json()) as unknown).toMatchObject({ code: 1000 })
+    expect(asked).toBe(1)
+    // Nor does one that inherits a real manager and overrides getToken.
+    const inheriting = Object.create(manager, { getToken: { value: (options?: GetTokenOptions) => (asked++, manager.getToken(options)) } }) as TokenManager
+    await withServiceToken(fetch, inheriting)(api.url + CHECK, { method: 'POST', body: '{}' })
+    expect(asked).toBe(2)
+    expect(tokenOf(api.received.at(-1)!)).toBe('token-1')
+
+    const wrapped = withServiceToken(fetch, manager)
+    await wrapped(api.url + CHECK, { method: 'POST', body: JSON.stringify({ group }) }) // token cached: the shortcut serves it
+    const sent = api.received.length
+    const aborted = AbortSignal.abort(new Error('caller gave up'))
+    await expect(wrapped(api.url + CHECK, { method: 'POST', body: '{}', signal: aborted })).rejects.toThrow('caller gave up')
+    manager.close()
+    const closed = await wrapped(api.url + CHECK, { method: 'POST', body: '{}' }).catch((error: unknown) => error)
+    expect(isServiceTokenError(closed, 'ERR_CLOSED')).toBe(true)
+    expect(api.received.length).toBe(sent)
   })
 
   it('GET requests are passed through untouched with body placement', async () => {

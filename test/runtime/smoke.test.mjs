@@ -63,6 +63,27 @@ describe(`anyweb-service-token on ${runtime}`, () => {
     manager.close()
   })
 
+  test("the wrapper's response, served again by the runtime's own server, keeps its status, headers and body", async () => {
+    const manager = createTokenManager({ appid: 'smoke-app', secret: 'smoke-secret', baseUrl: server.url })
+    const fetchWithToken = withServiceToken(globalThis.fetch, manager)
+    const forward = () =>
+      fetchWithToken(`${server.url}/service/checkAddresses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ group: GROUP }),
+      })
+    const proxy = await serveWith(forward)
+    try {
+      const answer = await fetch(proxy.url)
+      assert.equal(answer.status, 200)
+      assert.match(answer.headers.get('content-type') ?? '', /^application\/json/)
+      assert.deepEqual(await answer.json(), { code: 1000, message: 'success', data: EXPECTED })
+    } finally {
+      await proxy.close()
+      manager.close()
+    }
+  })
+
   test('typed openapi-fetch client', async () => {
     const client = createAnyWebClient({ appid: 'smoke-app', secret: 'smoke-secret', baseUrl: server.url })
     const { data, error } = await client.POST('/service/checkAddresses', { body: { group: GROUP } })
@@ -76,3 +97,23 @@ describe(`anyweb-service-token on ${runtime}`, () => {
     manager.close()
   })
 })
+
+/** Serves `handler`'s Response with the runtime's own server (Deno.serve, Bun.serve, node:http), on 127.0.0.1. */
+async function serveWith(handler) {
+  if (globalThis.Deno) {
+    const served = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen() {} }, handler)
+    return { url: `http://127.0.0.1:${served.addr.port}/`, close: () => served.shutdown() }
+  }
+  if (globalThis.Bun) {
+    const served = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: handler })
+    return { url: `http://127.0.0.1:${served.port}/`, close: () => served.stop(true) }
+  }
+  const { createServer } = await import('node:http')
+  const served = createServer(async (_request, response) => {
+    const answer = await handler()
+    response.writeHead(answer.status, Object.fromEntries(answer.headers))
+    response.end(Buffer.from(await answer.arrayBuffer()))
+  })
+  await new Promise((resolve) => served.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${served.address().port}/`, close: () => new Promise((resolve) => served.close(resolve)) }
+}

@@ -1,0 +1,27 @@
+import type { TokenManager } from './types.js'
+
+/**
+ * Internal: a manager made by `createTokenManager` holds, under this symbol, its own `getToken` and a
+ * `ready()` that answers with the token a caller could have right now without waiting, or `undefined`.
+ * The adapters use it to skip a promise per request.
+ */
+const READY_TOKEN: unique symbol = Symbol('anyweb-service-token.readyToken')
+
+interface ReadyToken {
+  /** The `getToken` that `ready` stands for. */
+  readonly getToken: TokenManager['getToken']
+  readonly ready: () => string | undefined
+}
+
+/**
+ * The token `manager` would hand out at once, when it is a manager made by `createTokenManager` whose
+ * `getToken` is its own; `undefined` otherwise (a manager written or wrapped by hand, even one copied
+ * with its symbols or inheriting them, is always asked through its own `getToken`).
+ */
+function readyTokenOf(manager: TokenManager): string | undefined {
+  const holder = (manager as { [READY_TOKEN]?: ReadyToken })[READY_TOKEN]
+  return holder !== undefined && holder.getToken === manager.getToken ? holder.ready() : undefined
+}
+
+export { READY_TOKEN, readyTokenOf }
+export type { ReadyToken }
