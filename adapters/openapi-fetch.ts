@@ -10,6 +10,7 @@ import {
   buildRequest,
   captureRequest,
   createAdapterCore,
+  createTokenFetch,
   defaultIsAuthError,
   settleExchange,
 } from '../src/adapter-core.js'
@@ -21,6 +22,10 @@ import type { AnyWebManagerOptions, FetchLike, TokenManager } from '../src/types
 /**
  * Adds the service token to openapi-fetch requests for the API's origin (`onRequest`) and, when the
  * token is refused, replays the request once with a new token through the client's fetch (`onResponse`).
+ *
+ * For a client you create, `createClient({ fetch: withServiceToken(fetch, manager) })` does the same
+ * faster: a middleware is handed a Request, which it must read and rebuild to place the token (about a
+ * quarter of a loopback request's cost), while the wrapper sends it as URL + init.
  *
  * Behaviour:
  * - Redirects: tokened requests are sent with `redirect: 'manual'`; redirects to an allowed origin are
@@ -131,6 +136,11 @@ function adapterOptionsOf(options: ServiceTokenAdapterOptions): ServiceTokenAdap
  * With `{ appid, secret, … }` it creates its own manager (with every manager option; `fetch` is used
  * both for token and API requests); with `{ manager }` it uses yours.
  *
+ * The token is added by the client's fetch (the wrapper of `anyweb-service-token/fetch`), after every
+ * middleware you `use()`: your middleware sees requests without the token, and responses after a
+ * replay. That is also the fastest way to give your own openapi-fetch client tokens:
+ * `createClient({ baseUrl, fetch: withServiceToken(fetch, manager) })`.
+ *
  * @throws {ConfigurationError} synchronously, for invalid manager or adapter options.
  * @example
  * ```ts
@@ -149,13 +159,14 @@ function createAnyWebClient(options: CreateAnyWebClientOptions): AnyWebClient {
     const { placement: _placement, isAuthError: _isAuthError, origins: _origins, manager: _manager, ...managerOptions } = options
     manager = createTokenManager(managerOptions)
   }
-  const middleware = serviceTokenMiddleware(manager, adapterOptionsOf(options))
+  const core = createAdapterCore(manager, adapterOptionsOf(options))
   const baseUrl = (options.manager !== undefined ? options.baseUrl : undefined) ?? manager.baseUrl
+  // The token goes in at the fetch, not in a middleware: openapi-fetch's Request is sent as URL + init
+  // instead of being read and rebuilt, which costs the client a quarter of its throughput.
   const client = createClient<AnyWebPaths, 'application/json'>({
     ...(baseUrl === undefined ? {} : { baseUrl }),
-    fetch: options.fetch ?? globalThis.fetch,
+    fetch: createTokenFetch(core, (options.fetch ?? globalThis.fetch) as FetchLike),
   })
-  client.use(middleware)
   return Object.assign(client, { manager })
 }
 

@@ -4,114 +4,14 @@
  * own process on 127.0.0.1. Short blocks of baseline and adapter alternate (ABBA); the figure is the
  * median of the per-pair ratios.
  */
-import { spawn } from 'node:child_process'
-import { Agent } from 'node:http'
-import { fileURLToPath } from 'node:url'
-import axios from 'axios'
-import ky from 'ky'
-import createClient from 'openapi-fetch'
-import type { TokenPlacement } from '../src/adapter-core.js'
-import { built, fixed, log, median, percentile, pool, report, rounds } from './lib.js'
-
-const { attachServiceToken } = await built<typeof import('../adapters/axios.js')>('axios')
-const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
-const { serviceTokenHooks } = await built<typeof import('../adapters/ky.js')>('ky')
-const { serviceTokenMiddleware } = await built<typeof import('../adapters/openapi-fetch.js')>('openapi-fetch')
-const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
+import { CLIENTS, senders, startServer } from './clients.js'
+import type { Placement, Send } from './clients.js'
+import { fixed, log, median, percentile, pool, report, rounds } from './lib.js'
 
 /** Pairs of blocks per client and placement, and requests per block. */
 const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 const CONCURRENCY = 16
-const PATH = '/service/checkAddresses'
-/** A JWT-sized token. */
-const TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(120)}.${'s'.repeat(43)}`
-const group = { u1: ['cfx:aa', 'cfx:bb'] }
-
-async function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./echo-server.ts', import.meta.url))], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))
-    child.once('error', reject)
-  })
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() }
-}
-
-type Send = () => Promise<void>
-type Placement = 'header' | 'body'
-
-/** The baseline (token by hand) and the adapter's sender for one client and placement. */
-function senders(client: string, placement: Placement, url: string, fetch: typeof globalThis.fetch = globalThis.fetch): { baseline: Send; adapter: Send } {
-  const manager = createTokenManager({ source: async () => ({ token: TOKEN, expiresIn: 3600 }), baseUrl: url })
-  const adapterPlacement: TokenPlacement =
-    placement === 'header' ? { in: 'header', name: 'authorization', scheme: 'Bearer' } : { in: 'body', field: 'serviceToken' }
-  const byHandHeaders: Record<string, string> =
-    placement === 'header' ? { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } : { 'content-type': 'application/json' }
-  const byHandBody = placement === 'header' ? { group } : { group, serviceToken: TOKEN }
-  const options = { placement: adapterPlacement }
-  void manager.getToken() // cached before the first measured request
-  switch (client) {
-    case 'fetch': {
-      const wrapped = withServiceToken(fetch, manager, options)
-      return {
-        baseline: async () => {
-          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
-        },
-        adapter: async () => {
-          await (await wrapped(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text()
-        },
-      }
-    }
-    case 'axios (http)':
-    case 'axios (fetch)': {
-      const adapter = client === 'axios (http)' ? 'http' : 'fetch'
-      const agent = new Agent({ keepAlive: true })
-      const plain = axios.create({ baseURL: url, adapter, httpAgent: agent })
-      const tokened = axios.create({ baseURL: url, adapter, httpAgent: agent })
-      attachServiceToken(tokened, manager, options)
-      return {
-        baseline: async () => {
-          await plain.post(PATH, byHandBody, placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {})
-        },
-        adapter: async () => {
-          await tokened.post(PATH, { group })
-        },
-      }
-    }
-    case 'ky': {
-      const plain = ky.create({ baseUrl: url, retry: 0 })
-      const tokened = ky.create({ baseUrl: url, retry: 0, hooks: serviceTokenHooks(manager, options) })
-      return {
-        baseline: async () => {
-          await plain.post(PATH.slice(1), { json: byHandBody, ...(placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {}) }).text()
-        },
-        adapter: async () => {
-          await tokened.post(PATH.slice(1), { json: { group } }).text()
-        },
-      }
-    }
-    case 'openapi-fetch': {
-      type Paths = Record<string, Record<string, unknown>>
-      const plain = createClient<Paths>({ baseUrl: url })
-      const tokened = createClient<Paths>({ baseUrl: url })
-      tokened.use(serviceTokenMiddleware(manager, options))
-      const post = (c: typeof plain, body: unknown, headers?: Record<string, string>) =>
-        c.POST(PATH as never, { body, ...(headers === undefined ? {} : { headers }) } as never) as Promise<unknown>
-      return {
-        baseline: async () => {
-          await post(plain, byHandBody, placement === 'header' ? { authorization: `Bearer ${TOKEN}` } : undefined)
-        },
-        adapter: async () => {
-          await post(tokened, { group })
-        },
-      }
-    }
-    default:
-      throw new Error(`unknown client ${client}`)
-  }
-}
 
 /** Milliseconds to send `total` requests, `CONCURRENCY` in flight. */
 async function elapsed(send: Send, total: number): Promise<number> {
@@ -175,14 +75,13 @@ async function selfCost(placement: Placement): Promise<number> {
 
 async function main(): Promise<void> {
   const server = await startServer()
-  const clients = ['fetch', 'axios (http)', 'axios (fetch)', 'ky', 'openapi-fetch']
   const rows: string[] = []
   /** The bare fetch's req/s per placement: the client is CPU-bound, so 1e6 ÷ this is its µs of work per request. */
   const baselineFetch: Record<Placement, number> = { header: Number.NaN, body: Number.NaN }
   const targets: Array<[string, string, string, boolean]> = []
   try {
     for (const placement of ['header', 'body'] as const) {
-      for (const client of clients) {
+      for (const client of CLIENTS) {
         const { baseline, adapter } = senders(client, placement, server.url)
         // Warm-up: JIT, connections, the cached token.
         await elapsed(baseline, 4 * BLOCK)
@@ -210,7 +109,7 @@ async function main(): Promise<void> {
   }
   const markdown = [
     `${BLOCKS} alternating blocks (ABBA) of ${BLOCK.toLocaleString('en')} POST requests each for the baseline and for the adapter, ${CONCURRENCY} in`,
-    'flight, keep-alive, against a minimal node:http server in its own process (bench/echo-server.ts); the library as built',
+    `flight, keep-alive, against a minimal node:http server in its own process (bench/echo-server.ts)${!server.pinned ? '' : ' pinned to its own core (this process on another, with `taskset`)'}; the library as built`,
     '(`dist/`, what users run). Baseline: the same client sending the same request with the token written in by hand (header',
     '`authorization: Bearer …`, or `serviceToken` in the JSON object). Adapter: the client with the adapter and a manager whose',
     'token is cached. Ratio = baseline time ÷ adapter time of a block pair; the figure is the median over the pairs, the spread',

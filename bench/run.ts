@@ -11,7 +11,7 @@ import { fixed, machine } from './lib.js'
 import type { ScenarioResult } from './lib.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const scenarios = ['hot-path', 'herd', 'refresh-ahead', 'memory', 'cross-process'] as const
+const scenarios = ['hot-path', 'herd', 'refresh-ahead', 'memory', 'cross-process', 'allocation'] as const
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 
 /** A scenario that cannot run on this machine (cross-process without redis-server) names its targets in `skipped`: [what, wanted]. */

@@ -607,6 +607,23 @@ function parseJsonBytes(chunks: readonly Uint8Array[], size: number): unknown {
   }
 }
 
+/** The bytes of a buffer or of any view on one, without copying. */
+function bytesOf(data: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
+
+/**
+ * The default {@link IsAuthError} for a body a host client already decoded (axios' `data`), answered
+ * at once: no state object, no promise, and no parse when the text cannot spell the code.
+ */
+function decodedRefuses(status: number, data: unknown, contentType: string | null): boolean {
+  if (status === 401) return true
+  if (typeof data === 'string' && !data.includes(AUTH_ERROR_CODE) && !data.includes('\\')) return false
+  if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(bytesOf(data))) return false
+  const body = jsonOfDecoded(data, contentType)
+  return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
+}
+
 /**
  * A response body that a host client already decoded (axios' `data`) as JSON, bounded like a fetch
  * body: objects are taken as they are, strings and bytes are parsed when the content type is JSON.
@@ -622,7 +639,7 @@ function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
   }
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
     if (!isJsonContentType(contentType) || data.byteLength > MAX_AUTH_BODY_BYTES) return undefined
-    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    const view = bytesOf(data)
     return parseJsonBytes([view], view.byteLength)
   }
   return isPlainObject(data) || Array.isArray(data) ? data : undefined
@@ -930,14 +947,16 @@ function urlWithToken(core: AdapterCore, url: string, token: string): string {
  * (a Request costs fetch about a quarter of its throughput). A redirect hands over to the general path.
  */
 function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall): Promise<Response> {
-  const signal = call.init.signal ?? undefined
-  // The cached token without a promise when it is there; otherwise wait for it (or its error).
-  const ready = signal?.aborted === true ? undefined : readyTokenOf(core.manager)
-  if (ready !== undefined) return settleInit(core, fetch, call, ready)
-  return core.manager.getToken(signal === undefined ? NO_OPTIONS : { signal }).then((token) => settleInit(core, fetch, call, token))
+  const token = tokenNow(core, call.init.signal ?? undefined)
+  return typeof token === 'string' ? settleInit(core, fetch, call, token) : token.then((ready) => settleInit(core, fetch, call, ready))
 }
 
 const NO_OPTIONS = Object.freeze({})
+
+/** The cached token without a promise when the manager has it at hand; otherwise the wait for it (or its error). */
+function tokenNow(core: AdapterCore, signal: AbortSignal | undefined): string | Promise<string> {
+  return (signal?.aborted === true ? undefined : readyTokenOf(core.manager)) ?? core.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+}
 
 /** Sends a URL + init call with `token`, then follows, checks and replays it: one async step in all. */
 function settleInit(core: AdapterCore, fetch: FetchLike, call: InitCall, token: string): Promise<Response> {
@@ -1069,6 +1088,7 @@ export {
   captureRequest,
   createAdapterCore,
   createTokenFetch,
+  decodedRefuses,
   defaultIsAuthError,
   formWithToken,
   headerValue,
@@ -1082,5 +1102,6 @@ export {
   redirectHop,
   renewToken,
   settleExchange,
+  tokenNow,
 }
 export type { AdapterCore, AuthErrorState, IsAuthError, RedirectHop, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement }

@@ -13,7 +13,9 @@ import { root } from './helpers/processes.js'
  * Raised on purpose again (+0.25 KB in /fetch, /ky, /openapi-fetch, +0.05 KB in /axios) for the third
  * pass, which cuts what the adapter allocates per request from 4.9 to 2.8 KB (one async step instead of five, the cached token without a
  * promise, the header value made once per token), and for buffered answers that Deno.serve and Bun.serve
- * can send on (they read a Response's inner state, not its getters).
+ * can send on (they read a Response's inner state, not its getters). And +0.7 KB in /openapi-fetch,
+ * whose createAnyWebClient now puts the token in with the fetch wrapper (a quarter faster than its
+ * middleware), +0.3 KB in /axios for the immediate auth check of decoded bodies.
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
@@ -22,9 +24,9 @@ const ENTRIES: Record<string, { code: string; budget: number }> = {
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
   fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_700 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 3_650 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 3_950 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 5_750 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 9_800 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 10_500 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

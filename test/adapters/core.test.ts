@@ -1,6 +1,17 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { appliesTo, createAdapterCore, headerValue, injectJsonText, injectUrlEncoded, mayHoldAuthCode, redirectHop } from '../../src/adapter-core.js'
+import {
+  appliesTo,
+  createAdapterCore,
+  decodedRefuses,
+  defaultIsAuthError,
+  headerValue,
+  injectJsonText,
+  injectUrlEncoded,
+  jsonOfDecoded,
+  mayHoldAuthCode,
+  redirectHop,
+} from '../../src/adapter-core.js'
 import { createTokenManager } from '../../src/index.js'
 
 describe('adapter core', () => {
@@ -78,6 +89,32 @@ describe('adapter core', () => {
     expect(mayHoldAuthCode(encoder.encode('{"code":"A108P00'))).toBe(false)
     expect(mayHoldAuthCode(encoder.encode('A108P001'))).toBe(true)
     expect(mayHoldAuthCode(new Uint8Array())).toBe(false)
+  })
+
+  it('decodedRefuses (axios, at once) answers as defaultIsAuthError does on the same decoded body', async () => {
+    const encoder = new TextEncoder()
+    const code = fc.constantFrom<unknown>('A108P001', 'A108P002', 1000, 'a108p001', null)
+    const object = fc.record({ code, message: fc.string(), data: fc.constant(null) })
+    const text = fc.oneof(
+      object.map((value) => JSON.stringify(value)),
+      fc.constantFrom('{"code":"\\u0041108P001"}', '{"code":"A108P001"', 'A108P001', '["A108P001"]', '', 'not json'),
+      fc.string(),
+    )
+    const data = fc.oneof(
+      object,
+      text,
+      text.map((value) => encoder.encode(value)),
+      text.map((value) => encoder.encode(value).buffer),
+      // A view into a larger buffer (as Buffer often is): only its own bytes count.
+      text.map((value) => new Uint8Array(encoder.encode(`xxA108P001${value}`).buffer, 10)),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(200, 401, 500), data, fc.constantFrom('application/json', 'text/plain', null), async (status, body, contentType) => {
+        const expected = await defaultIsAuthError({ status, headers: new Headers(), url: 'http://h/x', json: async () => jsonOfDecoded(body, contentType) })
+        expect(decodedRefuses(status, body, contentType)).toBe(expected)
+      }),
+      { numRuns: 3000 },
+    )
   })
 
   it('headerValue writes the scheme and the token, one string per token', () => {

@@ -314,6 +314,30 @@ describe('openapi-fetch: createAnyWebClient', () => {
     expect(emu.stats().tokensIssued).toBe(2)
   })
 
+  it('the token goes in at the fetch, after your middleware: it sees no token, and the answer after a replay', async () => {
+    const { emu, manager } = await emulatorWorld()
+    const client = createAnyWebClient({ manager })
+    const seen: Array<{ body: string; code: unknown }> = []
+    client.use({
+      async onRequest({ request }) {
+        seen.push({ body: await request.clone().text(), code: undefined })
+        return undefined
+      },
+      async onResponse({ response }) {
+        seen.at(-1)!.code = ((await response.clone().json()) as { code: unknown }).code
+        return undefined
+      },
+    })
+    await client.POST('/service/checkAddresses', { body: { group } })
+    emu.revokeAll()
+    await client.POST('/service/checkAddresses', { body: { group } })
+    expect(seen).toEqual([
+      { body: JSON.stringify({ group }), code: 1000 },
+      { body: JSON.stringify({ group }), code: 1000 },
+    ])
+    expect(emu.stats().tokensIssued).toBe(2)
+  })
+
   it('with a manager: manager errors reject the call', async () => {
     const { url } = await emulatorWorld()
     const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })

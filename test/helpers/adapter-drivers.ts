@@ -101,37 +101,54 @@ const kyDriver: Driver = {
   },
 }
 
-const openapiFetchDriver: Driver = {
-  name: 'openapi-fetch',
-  followsAllowedRedirects: true,
-  client(manager, options) {
-    // Untyped paths: the matrix sends to arbitrary URLs; the typed client has its own tests.
-    const client = createClient<Record<string, Record<string, unknown>>>({ fetch: (request) => globalThis.fetch(request) })
-    client.use(serviceTokenMiddleware(manager, options))
-    return async (call) => {
-      const url = new URL(call.url)
-      const method = call.method ?? 'POST'
-      const init = {
-        baseUrl: url.origin,
-        parseAs: 'text' as const,
-        ...(call.body === undefined ? {} : { body: call.body, bodySerializer: (body: unknown) => body }),
-        ...(call.headers === undefined ? {} : { headers: call.headers }),
-        ...(call.signal === undefined ? {} : { signal: call.signal }),
+/**
+ * openapi-fetch with the middleware, or with the fetch wrapper as the client's `fetch` (what
+ * createAnyWebClient does, and what the README recommends for a client you create).
+ */
+function openapiFetchDriver(via: 'middleware' | 'fetch option'): Driver {
+  return {
+    name: via === 'middleware' ? 'openapi-fetch' : 'openapi-fetch (fetch option)',
+    followsAllowedRedirects: true,
+    client(manager, options) {
+      // Untyped paths: the matrix sends to arbitrary URLs; the typed client has its own tests.
+      type Paths = Record<string, Record<string, unknown>>
+      const client =
+        via === 'middleware'
+          ? createClient<Paths>({ fetch: (request) => globalThis.fetch(request) })
+          : createClient<Paths>({ fetch: withServiceToken(globalThis.fetch, manager, options) })
+      if (via === 'middleware') client.use(serviceTokenMiddleware(manager, options))
+      return async (call) => {
+        const url = new URL(call.url)
+        const method = call.method ?? 'POST'
+        const init = {
+          baseUrl: url.origin,
+          parseAs: 'text' as const,
+          ...(call.body === undefined ? {} : { body: call.body, bodySerializer: (body: unknown) => body }),
+          ...(call.headers === undefined ? {} : { headers: call.headers }),
+          ...(call.signal === undefined ? {} : { signal: call.signal }),
+        }
+        const path = url.pathname + url.search
+        const result = (await (method === 'GET' ? client.GET(path as never, init as never) : client.POST(path as never, init as never))) as {
+          data?: unknown
+          error?: unknown
+          response: Response
+        }
+        const raw = result.data ?? result.error
+        const text = typeof raw === 'string' ? raw : raw === undefined ? '' : JSON.stringify(raw)
+        return { status: result.response.status, text, json: parse(text), location: result.response.headers.get('location') }
       }
-      const path = url.pathname + url.search
-      const result = (await (method === 'GET' ? client.GET(path as never, init as never) : client.POST(path as never, init as never))) as {
-        data?: unknown
-        error?: unknown
-        response: Response
-      }
-      const raw = result.data ?? result.error
-      const text = typeof raw === 'string' ? raw : raw === undefined ? '' : JSON.stringify(raw)
-      return { status: result.response.status, text, json: parse(text), location: result.response.headers.get('location') }
-    }
-  },
+    },
+  }
 }
 
-const drivers: readonly Driver[] = [fetchDriver, axiosDriver('http'), axiosDriver('fetch'), kyDriver, openapiFetchDriver]
+const drivers: readonly Driver[] = [
+  fetchDriver,
+  axiosDriver('http'),
+  axiosDriver('fetch'),
+  kyDriver,
+  openapiFetchDriver('middleware'),
+  openapiFetchDriver('fetch option'),
+]
 
 export { drivers }
 export type { Call, Driver, Outcome }

@@ -1,0 +1,137 @@
+/**
+ * The clients the hot-path and allocation benchmarks drive: for each, a baseline that writes the token
+ * in by hand and the same client with the adapter; and the echo server they send to.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
+import { Agent } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import axios from 'axios'
+import ky from 'ky'
+import createClient from 'openapi-fetch'
+import type { TokenPlacement } from '../src/adapter-core.js'
+import { built } from './lib.js'
+
+const { attachServiceToken } = await built<typeof import('../adapters/axios.js')>('axios')
+const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
+const { serviceTokenHooks } = await built<typeof import('../adapters/ky.js')>('ky')
+const { serviceTokenMiddleware } = await built<typeof import('../adapters/openapi-fetch.js')>('openapi-fetch')
+const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
+
+const PATH = '/service/checkAddresses'
+/** A JWT-sized token. */
+const TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(120)}.${'s'.repeat(43)}`
+const group = { u1: ['cfx:aa', 'cfx:bb'] }
+
+/**
+ * Where `taskset` exists and there are two cores or more, the server runs on the last core and this
+ * process (all its threads, GC helpers included) on the first: the two then do not take each other's
+ * time slices, which is most of the noise between blocks on a small machine. `undefined` otherwise.
+ */
+function pinning(): { server: string[] } | undefined {
+  const last = availableParallelism() - 1
+  if (last < 1 || process.platform !== 'linux') return undefined
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+    return { server: ['taskset', '-c', String(last)] }
+  } catch {
+    return undefined
+  }
+}
+
+async function startServer(): Promise<{ url: string; stop: () => void; pinned: boolean }> {
+  const pinned = pinning()
+  const command = [...(pinned?.server ?? []), process.execPath, '--import', 'tsx', fileURLToPath(new URL('./echo-server.ts', import.meta.url))]
+  const child = spawn(command[0]!, command.slice(1), {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))
+    child.once('error', reject)
+  })
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill(), pinned: pinned !== undefined }
+}
+
+type Send = () => Promise<void>
+type Placement = 'header' | 'body'
+
+/** The baseline (token by hand) and the adapter's sender for one client and placement. */
+function senders(client: string, placement: Placement, url: string, fetch: typeof globalThis.fetch = globalThis.fetch): { baseline: Send; adapter: Send } {
+  const manager = createTokenManager({ source: async () => ({ token: TOKEN, expiresIn: 3600 }), baseUrl: url })
+  const adapterPlacement: TokenPlacement =
+    placement === 'header' ? { in: 'header', name: 'authorization', scheme: 'Bearer' } : { in: 'body', field: 'serviceToken' }
+  const byHandHeaders: Record<string, string> =
+    placement === 'header' ? { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } : { 'content-type': 'application/json' }
+  const byHandBody = placement === 'header' ? { group } : { group, serviceToken: TOKEN }
+  const options = { placement: adapterPlacement }
+  void manager.getToken() // cached before the first measured request
+  switch (client) {
+    case 'fetch': {
+      const wrapped = withServiceToken(fetch, manager, options)
+      return {
+        baseline: async () => {
+          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
+        },
+        adapter: async () => {
+          await (await wrapped(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text()
+        },
+      }
+    }
+    case 'axios (http)':
+    case 'axios (fetch)': {
+      const adapter = client === 'axios (http)' ? 'http' : 'fetch'
+      const agent = new Agent({ keepAlive: true })
+      const plain = axios.create({ baseURL: url, adapter, httpAgent: agent })
+      const tokened = axios.create({ baseURL: url, adapter, httpAgent: agent })
+      attachServiceToken(tokened, manager, options)
+      return {
+        baseline: async () => {
+          await plain.post(PATH, byHandBody, placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {})
+        },
+        adapter: async () => {
+          await tokened.post(PATH, { group })
+        },
+      }
+    }
+    case 'ky': {
+      const plain = ky.create({ baseUrl: url, retry: 0 })
+      const tokened = ky.create({ baseUrl: url, retry: 0, hooks: serviceTokenHooks(manager, options) })
+      return {
+        baseline: async () => {
+          await plain.post(PATH.slice(1), { json: byHandBody, ...(placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {}) }).text()
+        },
+        adapter: async () => {
+          await tokened.post(PATH.slice(1), { json: { group } }).text()
+        },
+      }
+    }
+    case 'openapi-fetch':
+    case 'openapi-fetch (fetch option)': {
+      type Paths = Record<string, Record<string, unknown>>
+      const plain = createClient<Paths>({ baseUrl: url, fetch })
+      // The middleware, or the fetch wrapper as the client's fetch (what createAnyWebClient does).
+      const tokened =
+        client === 'openapi-fetch'
+          ? createClient<Paths>({ baseUrl: url, fetch })
+          : createClient<Paths>({ baseUrl: url, fetch: withServiceToken(fetch, manager, options) })
+      if (client === 'openapi-fetch') tokened.use(serviceTokenMiddleware(manager, options))
+      const post = (c: typeof plain, body: unknown, headers?: Record<string, string>) =>
+        c.POST(PATH as never, { body, ...(headers === undefined ? {} : { headers }) } as never) as Promise<unknown>
+      return {
+        baseline: async () => {
+          await post(plain, byHandBody, placement === 'header' ? { authorization: `Bearer ${TOKEN}` } : undefined)
+        },
+        adapter: async () => {
+          await post(tokened, { group })
+        },
+      }
+    }
+    default:
+      throw new Error(`unknown client ${client}`)
+  }
+}
+
+const CLIENTS = ['fetch', 'axios (http)', 'axios (fetch)', 'ky', 'openapi-fetch', 'openapi-fetch (fetch option)'] as const
+
+export { CLIENTS, senders, startServer }
+export type { Placement, Send }
