@@ -2,8 +2,7 @@
  * The clients the hot-path and allocation benchmarks drive: for each, a baseline that writes the token
  * in by hand and the same client with the adapter; and the echo server they send to.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { spawn } from 'node:child_process'
 import { Agent } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import axios from 'axios'
@@ -23,33 +22,15 @@ const PATH = '/service/checkAddresses'
 const TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(120)}.${'s'.repeat(43)}`
 const group = { u1: ['cfx:aa', 'cfx:bb'] }
 
-/**
- * Where `taskset` exists and there are two cores or more, the server runs on the last core and this
- * process (all its threads, GC helpers included) on the first: the two then do not take each other's
- * time slices, which is most of the noise between blocks on a small machine. `undefined` otherwise.
- */
-function pinning(): { server: string[] } | undefined {
-  const last = availableParallelism() - 1
-  if (last < 1 || process.platform !== 'linux') return undefined
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
-    return { server: ['taskset', '-c', String(last)] }
-  } catch {
-    return undefined
-  }
-}
-
-async function startServer(): Promise<{ url: string; stop: () => void; pinned: boolean }> {
-  const pinned = pinning()
-  const command = [...(pinned?.server ?? []), process.execPath, '--import', 'tsx', fileURLToPath(new URL('./echo-server.ts', import.meta.url))]
-  const child = spawn(command[0]!, command.slice(1), {
+async function startServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./echo-server.ts', import.meta.url))], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const port = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))
     child.once('error', reject)
   })
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill(), pinned: pinned !== undefined }
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() }
 }
 
 type Send = () => Promise<void>
