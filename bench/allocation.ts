@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     'The requests of scenario 1 (same clients, server and placements), counted differently: each client runs in its own',
     'process with a fixed 1 MiB young generation, and the number of young-generation collections during 2 × 5,000',
     'requests, times 1 MiB, gives the memory allocated per request. An estimate (objects that survive a collection take',
-    'room from the next), but a steady one: it hardly moves between runs, where req/s moves by several percent. No target:',
+    'room from the next), and steadier than req/s: it moves by 1–2 KiB between runs. No target:',
     'it shows where the adapters’ cost goes and whether a change made it smaller.',
     '',
     '| placement | client | baseline KiB/request | adapter KiB/request | added | ratio |',

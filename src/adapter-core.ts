@@ -343,10 +343,10 @@ function formWithToken(form: FormData, field: string, token: string): FormData {
   return copy
 }
 
-/** The header value for a header placement. */
 /** The last header value written: a flat string made once per token, not a new concatenation per request (fetch checks every character of it). */
 const lastHeader: { scheme: string | undefined; token: string; value: string } = { scheme: undefined, token: '', value: '' }
 
+/** The header value for a header placement. */
 function headerValue(placement: { scheme?: string }, token: string): string {
   const { scheme } = placement
   if (scheme === undefined) return token
