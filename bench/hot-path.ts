@@ -4,6 +4,8 @@
  * own process on 127.0.0.1. Short blocks of baseline and adapter alternate (ABBA); the figure is the
  * median of the per-pair ratios.
  */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { CLIENTS, senders, startServer } from './clients.js'
 import type { Placement, Send } from './clients.js'
 import { fixed, log, median, percentile, pool, report, rounds } from './lib.js'
@@ -13,14 +15,19 @@ const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 const CONCURRENCY = 16
 
-/** Milliseconds to send `total` requests, `CONCURRENCY` in flight. */
-async function elapsed(send: Send, total: number): Promise<number> {
+/**
+ * Milliseconds to send `total` requests, `CONCURRENCY` in flight, and the CPU time this process spent
+ * on them (all its threads, GC included): the client's cost without the time it waited.
+ */
+async function elapsed(send: Send, total: number): Promise<{ wall: number; cpu: number }> {
   // Every block starts from a collected heap: it pays for its own garbage, not for the other side's,
   // and a major collection cannot land in one block of a pair only because the heap grew in the other.
   ;(globalThis as { gc?: () => void }).gc?.()
+  const cpu = process.cpuUsage()
   const started = performance.now()
   await pool(total, CONCURRENCY, send)
-  return performance.now() - started
+  const used = process.cpuUsage(cpu)
+  return { wall: performance.now() - started, cpu: (used.user + used.system) / 1000 }
 }
 
 /**
@@ -28,13 +35,14 @@ async function elapsed(send: Send, total: number): Promise<number> {
  * machine for a moment (GC, the other process, the host) hits both alike; the figure is the median of
  * the per-pair ratios, with the interquartile range as its spread.
  */
-async function pairedBlocks(baseline: Send, adapter: Send): Promise<{ ratios: number[]; base: number[]; ours: number[] }> {
+async function pairedBlocks(baseline: Send, adapter: Send): Promise<{ ratios: number[]; cpuRatios: number[]; base: number[]; ours: number[] }> {
   const ratios: number[] = []
+  const cpuRatios: number[] = []
   const base: number[] = []
   const ours: number[] = []
   for (let block = 0; block < BLOCKS; block++) {
-    let b: number
-    let a: number
+    let b: { wall: number; cpu: number }
+    let a: { wall: number; cpu: number }
     if (block % 2 === 0) {
       b = await elapsed(baseline, BLOCK)
       a = await elapsed(adapter, BLOCK)
@@ -42,11 +50,12 @@ async function pairedBlocks(baseline: Send, adapter: Send): Promise<{ ratios: nu
       a = await elapsed(adapter, BLOCK)
       b = await elapsed(baseline, BLOCK)
     }
-    base.push(BLOCK / (b / 1000))
-    ours.push(BLOCK / (a / 1000))
-    ratios.push(b / a)
+    base.push(BLOCK / (b.wall / 1000))
+    ours.push(BLOCK / (a.wall / 1000))
+    ratios.push(b.wall / a.wall)
+    cpuRatios.push(b.cpu / a.cpu)
   }
-  return { ratios, base, ours }
+  return { ratios, cpuRatios, base, ours }
 }
 
 const TARGET: Record<Placement, number> = { header: 0.97, body: 0.95 }
@@ -76,6 +85,38 @@ async function selfCost(placement: Placement): Promise<number> {
   return median(added.slice(10))
 }
 
+type PairResult = Awaited<ReturnType<typeof pairedBlocks>>
+
+/** One client and placement: warm-up (JIT, connections, the cached token), then the paired blocks. */
+async function measure(client: string, placement: Placement, url: string): Promise<PairResult> {
+  const { baseline, adapter } = senders(client, placement, url)
+  await elapsed(baseline, 4 * BLOCK)
+  await elapsed(adapter, 4 * BLOCK)
+  return pairedBlocks(baseline, adapter)
+}
+
+/**
+ * {@link measure} in a fresh process (this file with `--one`): what one client leaves behind (the
+ * engine's type feedback for the shared adapter code, the heap) does not slow the next one down.
+ */
+function inOwnProcess(client: string, placement: Placement, url: string): Promise<PairResult> {
+  const args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--one', client, placement, url]
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit code ${code}`)
+        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as PairResult)
+      } catch (error) {
+        reject(new Error(`hot path ${client}/${placement} failed: ${String(error)}\n${out}`))
+      }
+    })
+  })
+}
+
 async function main(): Promise<void> {
   const server = await startServer()
   const rows: string[] = []
@@ -85,17 +126,13 @@ async function main(): Promise<void> {
   try {
     for (const placement of ['header', 'body'] as const) {
       for (const client of CLIENTS) {
-        const { baseline, adapter } = senders(client, placement, server.url)
-        // Warm-up: JIT, connections, the cached token.
-        await elapsed(baseline, 4 * BLOCK)
-        await elapsed(adapter, 4 * BLOCK)
-        const { ratios, base, ours } = await pairedBlocks(baseline, adapter)
+        const { ratios, cpuRatios, base, ours } = await inOwnProcess(client, placement, server.url)
         const ratio = median(ratios)
         if (client === 'fetch') baselineFetch[placement] = median(base)
         const met = ratio >= TARGET[placement]
-        log(`${placement} ${client}: baseline ${fixed(median(base), 0)} req/s, adapter ${fixed(median(ours), 0)} req/s, ratio ${fixed(ratio, 3)}`)
+        log(`${placement} ${client}: baseline ${fixed(median(base), 0)} req/s, adapter ${fixed(median(ours), 0)} req/s, ratio ${fixed(ratio, 3)}, CPU ratio ${fixed(median(cpuRatios), 3)}`)
         rows.push(
-          `| ${placement} | ${client} | ${fixed(median(base), 0)} | ${fixed(median(ours), 0)} | **${fixed(ratio, 3)}** | ${fixed(percentile(ratios, 25), 3)}–${fixed(percentile(ratios, 75), 3)} | ≥ ${TARGET[placement]} ${met ? '✅ met' : '❌ not met'} |`,
+          `| ${placement} | ${client} | ${fixed(median(base), 0)} | ${fixed(median(ours), 0)} | **${fixed(ratio, 3)}** | ${fixed(percentile(ratios, 25), 3)}–${fixed(percentile(ratios, 75), 3)} | ${fixed(median(cpuRatios), 3)} (${fixed(percentile(cpuRatios, 25), 3)}–${fixed(percentile(cpuRatios, 75), 3)}) | ≥ ${TARGET[placement]} ${met ? '✅ met' : '❌ not met'} |`,
         )
         targets.push([`hot path, ${placement} placement, ${client}`, `≥ ${TARGET[placement]}`, fixed(ratio, 3), met])
       }
@@ -112,14 +149,17 @@ async function main(): Promise<void> {
   }
   const markdown = [
     `${BLOCKS} alternating blocks (ABBA) of ${BLOCK.toLocaleString('en')} POST requests each for the baseline and for the adapter, ${CONCURRENCY} in`,
-    `flight, keep-alive, against a minimal node:http server in its own process (bench/echo-server.ts); the library as built`,
+    `flight, keep-alive, against a minimal node:http server in its own process (bench/echo-server.ts); each client and`,
+    'placement in a fresh process (what one client leaves in the engine does not slow the next); the library as built',
     '(`dist/`, what users run). Baseline: the same client sending the same request with the token written in by hand (header',
     '`authorization: Bearer …`, or `serviceToken` in the JSON object). Adapter: the client with the adapter and a manager whose',
     'token is cached. Ratio = baseline time ÷ adapter time of a block pair; the figure is the median over the pairs, the spread',
-    'their interquartile range. Short alternating blocks put the same machine noise on both sides of each ratio.',
+    'their interquartile range. Short alternating blocks put the same machine noise on both sides of each ratio. Each block',
+    'starts after a full collection. CPU ratio: baseline CPU time ÷ adapter CPU time of this process (all threads, GC',
+    'included) over the same pairs: the client\'s cost without the time it waited for the server or the machine.',
     '',
-    '| placement | client | baseline req/s (median) | adapter req/s (median) | ratio (median) | ratio IQR | target |',
-    '|---|---|---:|---:|---:|---|---|',
+    '| placement | client | baseline req/s (median) | adapter req/s (median) | ratio (median) | ratio IQR | CPU ratio (median, IQR) | target |',
+    '|---|---|---:|---:|---:|---|---|---|',
     ...rows,
     '',
     'The fetch adapter’s own work per request, measured apart from the network: the same calls against a fetch that',
@@ -135,5 +175,10 @@ async function main(): Promise<void> {
   report({ title: '1. Hot-path overhead (cached token)', markdown, targets })
 }
 
-await main()
+if (process.argv[2] === '--one') {
+  const [client, placement, url] = process.argv.slice(3) as [string, Placement, string]
+  process.stdout.write(`${JSON.stringify(await measure(client, placement, url))}\n`)
+} else {
+  await main()
+}
 process.exit(0)
