@@ -4,10 +4,9 @@
  * that the adapters' own code does not explain goes; unlike req/s it hardly varies between runs, so it
  * shows small changes that throughput noise hides.
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { CLIENTS, startServer } from './clients.js'
-import { fixed, log, report } from './lib.js'
+import { fixed, log, report, runJsonChild } from './lib.js'
 
 interface Row {
   client: string
@@ -19,20 +18,7 @@ interface Row {
 function measure(client: string, placement: string, url: string): Promise<Row> {
   const worker = fileURLToPath(new URL('./allocation-worker.ts', import.meta.url))
   const args = ['--min-semi-space-size=1', '--max-semi-space-size=1', '--import', 'tsx', worker, client, placement, url]
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}`)
-        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as Row)
-      } catch (error) {
-        reject(new Error(`allocation worker ${client}/${placement} failed: ${String(error)}\n${out}`))
-      }
-    })
-  })
+  return runJsonChild<Row>(args, `allocation worker ${client}/${placement}`)
 }
 
 async function main(): Promise<void> {

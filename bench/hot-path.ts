@@ -4,11 +4,10 @@
  * own process on 127.0.0.1. Short blocks of baseline and adapter alternate (ABBA); the figure is the
  * median of the per-pair ratios.
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { CLIENTS, senders, startServer } from './clients.js'
 import type { Placement, Send } from './clients.js'
-import { fixed, log, median, percentile, pool, report, rounds } from './lib.js'
+import { fixed, log, median, percentile, pool, report, rounds, runJsonChild } from './lib.js'
 
 /** Pairs of blocks per client and placement, and requests per block. */
 const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
@@ -101,20 +100,7 @@ async function measure(client: string, placement: Placement, url: string): Promi
  */
 function inOwnProcess(client: string, placement: Placement, url: string): Promise<PairResult> {
   const args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--one', client, placement, url]
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}`)
-        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as PairResult)
-      } catch (error) {
-        reject(new Error(`hot path ${client}/${placement} failed: ${String(error)}\n${out}`))
-      }
-    })
-  })
+  return runJsonChild<PairResult>(args, `hot path ${client}/${placement}`)
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
 /** Shared helpers of the benchmarks: statistics, timing, and the result format each scenario prints. */
+import { spawn } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 
 /** What a scenario child prints on its last stdout line: markdown sections for BENCHMARKS.md. */
@@ -60,7 +61,28 @@ function built<T>(entry: 'index' | 'fetch' | 'axios' | 'ky' | 'openapi-fetch' | 
   return import(new URL(`../dist/${entry}.js`, import.meta.url).href) as Promise<T>
 }
 
+/**
+ * Runs `node <args>` (this Node) and resolves with the JSON on the last line of its stdout; rejects,
+ * with what it printed, when it exits non-zero or that line is not JSON. Its stderr goes to ours.
+ */
+function runJsonChild<T>(args: readonly string[], what: string, cwd?: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...(cwd === undefined ? {} : { cwd }) })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit code ${code}`)
+        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as T)
+      } catch (error) {
+        reject(new Error(`${what} failed: ${String(error)}\n${out}`))
+      }
+    })
+  })
+}
+
 const rounds = (fallback: number): number => Math.max(5, Number(process.env['BENCH_ROUNDS'] ?? fallback))
 
-export { built, fixed, log, machine, median, percentile, pool, report, rounds }
+export { built, fixed, log, machine, median, percentile, pool, report, rounds, runJsonChild }
 export type { ScenarioResult }

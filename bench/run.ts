@@ -4,10 +4,9 @@
  * Environment knobs for quick local runs: BENCH_ROUNDS (min 5), BENCH_HOT_REQUESTS, BENCH_HERD, BENCH_MEMORY,
  * BENCH_CROSS_LIFETIMES (min 3).
  */
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { fixed, machine } from './lib.js'
+import { fixed, machine, runJsonChild } from './lib.js'
 import type { ScenarioResult } from './lib.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -18,24 +17,8 @@ const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf
 type Reported = ScenarioResult & { skipped?: Array<[string, string]> }
 
 function runScenario(name: string): Promise<Reported> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL(`./${name}.ts`, import.meta.url))], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const last = out.trim().split('\n').at(-1) ?? ''
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}`)
-        resolve(JSON.parse(last) as Reported)
-      } catch (error) {
-        reject(new Error(`scenario ${name} failed: ${String(error)}\n${out}`))
-      }
-    })
-  })
+  const args = ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL(`./${name}.ts`, import.meta.url))]
+  return runJsonChild<Reported>(args, `scenario ${name}`, root)
 }
 
 function version(pkg: string): string {
