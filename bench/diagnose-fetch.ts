@@ -2,12 +2,13 @@
  * Not a scenario of `npm run bench`: a diagnostic for the fetch adapter's hot-path gap. Node's own fetch
  * (undici) runs in process against a dispatcher that answers at once, so there is no network and no
  * server, and the CPU time per request of each variant is compared in alternating blocks, each after a
- * full collection. Variants: the bare fetch; the bare fetch doing by hand each step the adapter adds
- * (redirect 'manual', a copied init and header object, reading the bytes, a Response subclass, header
- * look-ups);
- * the adapter with header and with body placement.
+ * full collection. Variants: the bare fetch (token in a header, or in the body); the bare fetch doing by
+ * hand each step the adapter adds (redirect 'manual', a copied init and header object, reading the bytes,
+ * a Response subclass, header look-ups); the adapter with header and with body placement, each compared
+ * with the bare fetch that places the token the same way.
  *
- * Run: `npm run build && npx node --expose-gc --import tsx bench/diagnose-fetch.ts` (Node's fetch only).
+ * Run: `npm run build && npx node --expose-gc --import tsx bench/diagnose-fetch.ts` (Node's fetch only);
+ * `BENCH_DIAGNOSE_ONLY=header` (or `body`) keeps one adapter variant, so its code sees one placement.
  */
 import { built, fixed, median } from './lib.js'
 
@@ -66,8 +67,11 @@ class Subclass extends Response {
   }
 }
 
+const jsonOnly = { 'content-type': 'application/json' }
 const variants: Record<string, () => Promise<string>> = {
   'bare fetch': async () => (await fetch(url, { method: 'POST', headers: byHand, body: JSON.stringify({ group }) })).text(),
+  'bare fetch, token in the body': async () =>
+    (await fetch(url, { method: 'POST', headers: jsonOnly, body: JSON.stringify({ group, serviceToken: TOKEN }) })).text(),
   'bare fetch + the adapter’s steps by hand': async () => {
     const init: RequestInit = { method: 'POST', headers: { ...byHand }, body: JSON.stringify({ group }) }
     const response = await fetch(url, { ...init, redirect: 'manual' })
@@ -101,14 +105,19 @@ async function block(send: () => Promise<string>): Promise<number> {
   return (used.user + used.system) / BLOCK
 }
 
-const names = Object.keys(variants)
+// BENCH_DIAGNOSE_ONLY=header (or body): only the bare fetch, the steps by hand and that adapter variant,
+// so the adapter's code sees one placement only, as in an application.
+const only = process.env['BENCH_DIAGNOSE_ONLY']
+const names = Object.keys(variants).filter((name) => only === undefined || !name.startsWith('adapter') || name.includes(only))
+if (!names.includes('bare fetch, token in the body')) throw new Error('the body baseline is missing')
 for (const name of names) for (let warm = 0; warm < 5; warm++) await block(variants[name]!)
 const perRequest: Record<string, number[]> = {}
 for (let round = 0; round < ROUNDS; round++) {
   for (const name of round % 2 === 0 ? names : [...names].reverse()) (perRequest[name] ??= []).push(await block(variants[name]!))
 }
-const bare = median(perRequest[names[0]!]!)
 for (const name of names) {
+  // Each variant against the bare fetch that places the token the same way.
+  const bare = median(perRequest[name.includes('body') ? 'bare fetch, token in the body' : 'bare fetch']!)
   const micros = median(perRequest[name]!)
   process.stdout.write(`${name.padEnd(42)} ${fixed(micros, 1).padStart(6)} µs CPU per request, baseline ÷ this ${fixed(bare / micros, 3)}\n`)
 }
