@@ -283,9 +283,19 @@ function bodyError(detail: string): ConfigurationError {
 /**
  * Adds `field` to a JSON object text. A new field is appended textually so that every other byte of
  * the caller's JSON (formatting, big numbers) is kept; an existing field is overwritten by re-serialising.
+ * A text in braces that cannot hold the field yet (its quoted name is absent and there is no escape that
+ * could spell it) is not parsed at all: parsing every body cost more than anything else the adapter does,
+ * and grows with the body. Such a text goes out as written plus the token, so a malformed one is answered
+ * by the API, not refused here.
  * @throws {ConfigurationError} when the text is not a JSON object.
  */
 function injectJsonText(text: string, field: string, token: string): string {
+  const open = skipJsonSpace(text, 0, 1)
+  const close = skipJsonSpace(text, text.length - 1, -1)
+  if (open < close && text.charCodeAt(open) === 0x7b && text.charCodeAt(close) === 0x7d && !text.includes('\\') && !text.includes(JSON.stringify(field))) {
+    const separator = skipJsonSpace(text, open + 1, 1) === close ? '' : ','
+    return `${text.slice(0, close)}${separator}${jsonMember(field, token)}${text.slice(close)}`
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -300,6 +310,16 @@ function injectJsonText(text: string, field: string, token: string): string {
   const end = text.lastIndexOf('}')
   const separator = isEmptyObject(parsed) ? '' : ','
   return `${text.slice(0, end)}${separator}${jsonMember(field, token)}${text.slice(end)}`
+}
+
+/** The first index from `from`, stepping by `step`, that is not JSON whitespace (space, tab, CR, LF). */
+function skipJsonSpace(text: string, from: number, step: 1 | -1): number {
+  let index = from
+  for (;;) {
+    const code = text.charCodeAt(index)
+    if (code !== 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return index
+    index += step
+  }
 }
 
 /** `Object.keys(object).length === 0` without building the array. */

@@ -15,18 +15,19 @@ import { root } from './helpers/processes.js'
  * promise, the header value made once per token), and for buffered answers that Deno.serve and Bun.serve
  * can send on (they read a Response's inner state, not its getters). And +0.7 KB in /openapi-fetch,
  * whose createAnyWebClient now puts the token in with the fetch wrapper (a quarter faster than its
- * middleware), +0.3 KB in /axios for the immediate auth check of decoded bodies.
+ * middleware), +0.3 KB in /axios for the immediate auth check of decoded bodies. And +0.1 KB in every
+ * entry with body placement, for appending the token to a JSON object text without parsing it.
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_250,
+    budget: 10_400,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_700 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 3_950 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 5_750 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 10_500 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_850 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 4_100 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 5_900 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 10_650 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

@@ -28,6 +28,38 @@ describe('adapter core', () => {
     )
   })
 
+  it('injectJsonText: texts that may hold the field already (nested, escaped, present) are parsed and come out right', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('serviceToken', 'a', 'b', 'x"y'), fc.oneof(fc.jsonValue(), fc.constant({ serviceToken: 'nested' }))),
+        fc.boolean(),
+        fc.string(),
+        (object, indent, token) => {
+          const text = JSON.stringify(object, null, indent ? 2 : undefined)
+          const result = JSON.parse(injectJsonText(text, 'serviceToken', token)) as Record<string, unknown>
+          expect(result).toStrictEqual({ ...(JSON.parse(text) as Record<string, unknown>), serviceToken: token })
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('injectJsonText: an object text is extended as written; anything else is refused', () => {
+    expect(injectJsonText('{}', 'serviceToken', 't')).toBe('{"serviceToken":"t"}')
+    expect(injectJsonText(' \n{ \t}\r\n', 'serviceToken', 't')).toBe(' \n{ \t"serviceToken":"t"}\r\n')
+    expect(injectJsonText('{"a":1}', 'serviceToken', 't')).toBe('{"a":1,"serviceToken":"t"}')
+    expect(injectJsonText('{"n":12345678901234567890}', 'serviceToken', 't')).toBe('{"n":12345678901234567890,"serviceToken":"t"}')
+    expect(injectJsonText('{"serviceToken":"old","a":1}', 'serviceToken', 't')).toBe('{"serviceToken":"t","a":1}')
+    // An escape can spell the field's name: such a text is parsed, and the member replaced, not doubled.
+    expect(JSON.parse(injectJsonText('{"serv\\u0069ceToken":"old"}', 'serviceToken', 't'))).toStrictEqual({ serviceToken: 't' })
+    expect(injectJsonText('{"serv\\u0069ceToken":"old"}', 'serviceToken', 't')).not.toContain('old')
+    // Not parsed when it cannot hold the field: a malformed object goes out as written, for the API to answer.
+    expect(injectJsonText('{"a":}', 'serviceToken', 't')).toBe('{"a":,"serviceToken":"t"}')
+    for (const text of ['', '   ', '[]', '[{"a":1}]', '"{}"', '1', 'null', '{"a":1', 'a=1']) {
+      expect(() => injectJsonText(text, 'serviceToken', 't'), text).toThrowError(expect.objectContaining({ name: 'ConfigurationError', option: 'placement' }))
+    }
+  })
+
   it('injectUrlEncoded: every other pair is kept in order, the token set once', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.string(), fc.string())), fc.string(), (pairs, token) => {
