@@ -11,7 +11,7 @@
  * Run: `npm run build && npx node --expose-gc --import tsx bench/diagnose-fetch.ts` (Node's fetch only);
  * `BENCH_DIAGNOSE_ONLY=header` (or `body`) keeps one adapter variant, so its code sees one placement.
  */
-import { built, fixed, median } from './lib.js'
+import { built, fixed, measureBlock, median } from './lib.js'
 
 const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
 const { createTokenManager } = await built<typeof import('../src/index.js')>('index')
@@ -104,16 +104,7 @@ const ROUNDS = 16
 
 /** CPU µs per request of one block, after a full collection. */
 async function block(send: () => Promise<string>): Promise<number> {
-  ;(globalThis as { gc?: () => void }).gc?.()
-  let next = 0
-  const cpu = process.cpuUsage()
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next++ < BLOCK) await send()
-    }),
-  )
-  const used = process.cpuUsage(cpu)
-  return (used.user + used.system) / BLOCK
+  return ((await measureBlock(send, BLOCK, CONCURRENCY)).cpu * 1000) / BLOCK
 }
 
 // BENCH_DIAGNOSE_ONLY=header (or body): only the bare fetch, the steps by hand and that adapter variant,

@@ -7,26 +7,16 @@
 import { fileURLToPath } from 'node:url'
 import { CLIENTS, senders, startServer } from './clients.js'
 import type { Placement, Send } from './clients.js'
-import { fixed, log, median, percentile, pool, report, rounds, runJsonChild } from './lib.js'
+import { fixed, log, measureBlock, median, percentile, report, rounds, runJsonChild } from './lib.js'
 
 /** Pairs of blocks per client and placement, and requests per block. */
 const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 const CONCURRENCY = 16
 
-/**
- * Milliseconds to send `total` requests, `CONCURRENCY` in flight, and the CPU time this process spent
- * on them (all its threads, GC included): the client's cost without the time it waited.
- */
-async function elapsed(send: Send, total: number): Promise<{ wall: number; cpu: number }> {
-  // Every block starts from a collected heap: it pays for its own garbage, not for the other side's,
-  // and a major collection cannot land in one block of a pair only because the heap grew in the other.
-  ;(globalThis as { gc?: () => void }).gc?.()
-  const cpu = process.cpuUsage()
-  const started = performance.now()
-  await pool(total, CONCURRENCY, send)
-  const used = process.cpuUsage(cpu)
-  return { wall: performance.now() - started, cpu: (used.user + used.system) / 1000 }
+/** One block of `total` requests, `CONCURRENCY` in flight: wall and CPU time in ms (see {@link measureBlock}). */
+function elapsed(send: Send, total: number): Promise<{ wall: number; cpu: number }> {
+  return measureBlock(send, total, CONCURRENCY)
 }
 
 /**
@@ -75,13 +65,7 @@ async function selfCost(placement: Placement): Promise<number> {
   }
   const { baseline, adapter } = senders('fetch', placement, 'http://127.0.0.1:9', nextTurn)
   const calls = 4_000
-  const cpuPerCall = async (send: Send): Promise<number> => {
-    ;(globalThis as { gc?: () => void }).gc?.()
-    const cpu = process.cpuUsage()
-    await pool(calls, CONCURRENCY, send)
-    const used = process.cpuUsage(cpu)
-    return (used.user + used.system) / calls
-  }
+  const cpuPerCall = async (send: Send): Promise<number> => ((await elapsed(send, calls)).cpu * 1000) / calls
   const added: number[] = []
   for (let round = 0; round < 25; round++) {
     const bare = await cpuPerCall(baseline)

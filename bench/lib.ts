@@ -35,12 +35,26 @@ function machine(): { cpu: string; cores: number; memory: string } {
 }
 
 /** Runs `task` with at most `concurrency` in flight until `total` are done. */
-async function pool(total: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+async function pool(total: number, concurrency: number, task: (index: number) => Promise<unknown>): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < total) await task(next++)
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker))
+}
+
+/**
+ * Sends `total` requests with `send`, `concurrency` in flight, starting from a collected heap (when the
+ * process runs with `--expose-gc`): the block pays for its own garbage, not for what ran before it.
+ * Returns the wall time and the CPU time of this process (all its threads, GC included), in ms.
+ */
+async function measureBlock(send: () => Promise<unknown>, total: number, concurrency: number): Promise<{ wall: number; cpu: number }> {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await pool(total, concurrency, send)
+  const used = process.cpuUsage(cpu)
+  return { wall: performance.now() - started, cpu: (used.user + used.system) / 1000 }
 }
 
 function log(message: string): void {
@@ -84,5 +98,5 @@ function runJsonChild<T>(args: readonly string[], what: string, cwd?: string): P
 
 const rounds = (fallback: number): number => Math.max(5, Number(process.env['BENCH_ROUNDS'] ?? fallback))
 
-export { built, fixed, log, machine, median, percentile, pool, report, rounds, runJsonChild }
+export { built, fixed, log, machine, measureBlock, median, percentile, pool, report, rounds, runJsonChild }
 export type { ScenarioResult }

@@ -292,24 +292,23 @@ function bodyError(detail: string): ConfigurationError {
 function injectJsonText(text: string, field: string, token: string): string {
   const open = skipJsonSpace(text, 0, 1)
   const close = skipJsonSpace(text, text.length - 1, -1)
-  if (open < close && text.charCodeAt(open) === 0x7b && text.charCodeAt(close) === 0x7d && !text.includes('\\') && !text.includes(JSON.stringify(field))) {
-    const separator = skipJsonSpace(text, open + 1, 1) === close ? '' : ','
-    return `${text.slice(0, close)}${separator}${jsonMember(field, token)}${text.slice(close)}`
+  const braced = open < close && text.charCodeAt(open) === 0x7b && text.charCodeAt(close) === 0x7d
+  if (!braced || text.includes('\\') || text.includes(JSON.stringify(field))) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw bodyError('the body is not valid JSON.')
+    }
+    if (!isPlainObject(parsed)) throw bodyError(`the JSON body is ${describe(parsed)}, not an object.`)
+    if (Object.hasOwn(parsed, field)) {
+      Object.defineProperty(parsed, field, { value: token, enumerable: true, writable: true, configurable: true })
+      return JSON.stringify(parsed)
+    }
   }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    throw bodyError('the body is not valid JSON.')
-  }
-  if (!isPlainObject(parsed)) throw bodyError(`the JSON body is ${describe(parsed)}, not an object.`)
-  if (Object.hasOwn(parsed, field)) {
-    Object.defineProperty(parsed, field, { value: token, enumerable: true, writable: true, configurable: true })
-    return JSON.stringify(parsed)
-  }
-  const end = text.lastIndexOf('}')
-  const separator = isEmptyObject(parsed) ? '' : ','
-  return `${text.slice(0, end)}${separator}${jsonMember(field, token)}${text.slice(end)}`
+  // A JSON object text: `{` at `open`, its closing `}` at `close`, empty when only whitespace lies between.
+  const separator = skipJsonSpace(text, open + 1, 1) === close ? '' : ','
+  return `${text.slice(0, close)}${separator}${jsonMember(field, token)}${text.slice(close)}`
 }
 
 /** The first index from `from`, stepping by `step`, that is not JSON whitespace (space, tab, CR, LF). */
@@ -320,12 +319,6 @@ function skipJsonSpace(text: string, from: number, step: 1 | -1): number {
     if (code !== 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return index
     index += step
   }
-}
-
-/** `Object.keys(object).length === 0` without building the array. */
-function isEmptyObject(object: object): boolean {
-  for (const _ in object) return false
-  return true
 }
 
 /** The last `"field":"token"` written: the token changes once a lifetime, the field never. */
@@ -640,8 +633,7 @@ function decodedRefuses(status: number, data: unknown, contentType: string | nul
   if (status === 401) return true
   if (typeof data === 'string' && !data.includes(AUTH_ERROR_CODE) && !data.includes('\\')) return false
   if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(bytesOf(data))) return false
-  const body = jsonOfDecoded(data, contentType)
-  return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
+  return carriesAuthCode(jsonOfDecoded(data, contentType))
 }
 
 /**
@@ -840,7 +832,11 @@ function refusesBytes(core: AdapterCore, response: Response, bytes: Uint8Array<A
  */
 async function defaultIsAuthError(state: AuthErrorState): Promise<boolean> {
   if (state.status === 401) return true
-  const body = await state.json()
+  return carriesAuthCode(await state.json())
+}
+
+/** Whether a parsed body is AnyWeb's "serviceToken wrong" answer. */
+function carriesAuthCode(body: unknown): boolean {
   return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
 }
 
