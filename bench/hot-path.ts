@@ -13,6 +13,8 @@ import { fixed, log, measureBlock, median, percentile, report, rounds, runJsonCh
 const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 const CONCURRENCY = 16
+/** `BENCH_HOT_CLIENTS=fetch,ky` measures only those clients (to look at one closely; BENCHMARKS.md wants them all). */
+const ONLY_CLIENTS = process.env['BENCH_HOT_CLIENTS']?.split(',').map((name) => name.trim())
 
 /** One block of `total` requests, `CONCURRENCY` in flight: wall and CPU time in ms (see {@link measureBlock}). */
 function elapsed(send: Send, total: number): Promise<{ wall: number; cpu: number }> {
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
   try {
     for (const placement of ['header', 'body'] as const) {
       for (const client of CLIENTS) {
+        if (ONLY_CLIENTS !== undefined && !ONLY_CLIENTS.includes(client)) continue
         const { ratios, cpuRatios, base, ours } = await inOwnProcess(client, placement, server.url)
         const ratio = median(ratios)
         if (client === 'fetch') baselineFetch[placement] = median(base)

@@ -381,37 +381,46 @@ interface HeaderEdits {
 }
 
 /**
- * Case-insensitive edits on a copy of a plain header object (the form most callers pass, and what a
- * rebuilt Request gets): building a `Headers` for it would cost fetch a second conversion of every header.
- * Names given to its methods are lower case.
+ * Case-insensitive edits of a plain header object (the form most callers pass, and what a rebuilt
+ * Request gets), copied on the first change only: building a `Headers` for it would cost fetch a second
+ * conversion of every header, and most requests need no change (or one new entry). Names given to its
+ * methods are lower case; `record` is the caller's object as long as nothing changed.
  */
 class HeaderRecord implements HeaderEdits {
-  record: Record<string, unknown>
+  #record: Record<string, unknown>
+  #copied = false
 
   constructor(init: Record<string, unknown>) {
-    this.record = { ...init }
+    this.#record = init
+  }
+
+  get record(): Record<string, string> {
+    return this.#record as Record<string, string>
   }
 
   /** The first key spelling `name` (lower case) in any letter case. */
   #find(name: string): string | undefined {
-    for (const key in this.record) if (spells(key, name)) return key
+    for (const key in this.#record) if (spells(key, name)) return key
     return undefined
   }
 
   get(name: string): string | null {
     const key = this.#find(name)
-    return key === undefined ? null : String(this.record[key])
+    return key === undefined ? null : String(this.#record[key])
   }
   set(name: string, value: string): void {
     this.delete(name)
-    this.record[name] = value
+    if (!this.#copied) this.#record = { ...this.#record }
+    this.#copied = true
+    this.#record[name] = value
   }
   delete(name: string): void {
     if (this.#find(name) === undefined) return
     // A fresh object rather than `delete`, which would turn this one into a slow dictionary for fetch.
     const kept: Record<string, unknown> = {}
-    for (const key in this.record) if (!spells(key, name)) kept[key] = this.record[key]
-    this.record = kept
+    for (const key in this.#record) if (!spells(key, name)) kept[key] = this.#record[key]
+    this.#record = kept
+    this.#copied = true
   }
 }
 
@@ -513,7 +522,7 @@ async function buildRequest(core: AdapterCore, template: RequestTemplate, option
   }
   const init: RequestInit & { duplex?: 'half' } = initOfRequest(source, body)
   init.method = method
-  init.headers = headers.record as Record<string, string>
+  init.headers = headers.record
   if (init.redirect === 'follow') init.redirect = 'manual'
   if (body instanceof ReadableStream) init.duplex = 'half'
   return new Request(urlWithToken(core, options.url ?? source.url, options.token), init)
@@ -674,6 +683,20 @@ const STATE_READ_BY_METHODS_ONLY = /* @__PURE__ */ (() => {
   return scope.process?.versions?.['undici'] !== undefined && scope.Bun === undefined && scope.Deno === undefined
 })()
 
+/**
+ * What {@link BufferedResponse} extends. Where the runtime itself reads a Response's inner state
+ * (Deno.serve and Bun.serve send that, not what the getters say), `Response`, built with the real head
+ * and body. In Node, `Response.prototype` without undici's constructor (which would build an inner state
+ * and a Headers that nothing reads, a few percent of a loopback request): every method and getter of
+ * Response is overridden, so `instanceof Response` holds and nothing reaches undici's state.
+ */
+const BufferedBase: typeof Response = /* @__PURE__ */ (() => {
+  if (!STATE_READ_BY_METHODS_ONLY) return Response
+  function Unbuilt(): void {}
+  Unbuilt.prototype = Response.prototype
+  return Unbuilt as unknown as typeof Response
+})()
+
 function headOf(response: Response): ResponseInit {
   return { status: response.status, statusText: response.statusText, headers: response.headers }
 }
@@ -684,16 +707,13 @@ function headOf(response: Response): ResponseInit {
  * original's, not a copy: copying headers, and streams, are what make a Response expensive to construct
  * in Node, and most callers only call `json()` or `text()`.
  */
-class BufferedResponse extends Response {
+class BufferedResponse extends BufferedBase {
   readonly #original: Response
   readonly #bytes: Uint8Array<ArrayBuffer>
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
   constructor(original: Response, bytes: Uint8Array<ArrayBuffer>) {
-    // Where the runtime itself reads a Response's inner state (Deno.serve and Bun.serve send that, not
-    // what the getters say), that state is the real head and body. Node's undici reads it only in the
-    // methods overridden below, so there the response is built empty, which costs far less.
     super(STATE_READ_BY_METHODS_ONLY ? undefined : bytes, STATE_READ_BY_METHODS_ONLY ? undefined : headOf(original))
     this.#original = original
     this.#bytes = bytes
@@ -725,7 +745,8 @@ class BufferedResponse extends Response {
     return this.#stream
   }
   override get bodyUsed(): boolean {
-    return this.#used || (this.#stream !== undefined && (this.#stream.locked || super.bodyUsed))
+    // The inherited state is read only where the runtime reads it (Deno, Bun); in Node there is none.
+    return this.#used || (this.#stream !== undefined && (this.#stream.locked || (!STATE_READ_BY_METHODS_ONLY && super.bodyUsed)))
   }
 
   #take(): Uint8Array<ArrayBuffer> {
@@ -937,17 +958,20 @@ function initWithToken(core: AdapterCore, call: InitCall, token: string): Reques
   if (placement.in === 'query') return init
   const given = call.init.headers
   const headers = given === undefined || isPlainObject(given) ? new HeaderRecord(given ?? {}) : new Headers(given)
-  const finish = (body?: BodyInit): RequestInit => {
-    if (body !== undefined) init.body = body
-    init.headers = headers instanceof HeaderRecord ? (headers.record as Record<string, string>) : headers
-    return init
-  }
   if (placement.in === 'header') {
     headers.set(placement.name, headerValue(placement, token))
-    return finish()
+    return withHeaders(init, headers)
   }
   const body = bodyWithToken((call.init.body as PlainBody | undefined) ?? null, headers, placement.field, token)
-  return body instanceof Promise ? body.then(finish) : finish(body)
+  if (body instanceof Promise) return body.then((ready) => withHeaders(init, headers, ready))
+  return withHeaders(init, headers, body)
+}
+
+/** `init` with the edited headers (a plain object stays one) and, when given, a new body. */
+function withHeaders(init: RequestInit, headers: HeaderRecord | Headers, body?: BodyInit): RequestInit {
+  if (body !== undefined) init.body = body
+  init.headers = headers instanceof HeaderRecord ? headers.record : headers
+  return init
 }
 
 /** The call's URL with the token in the query, for a query placement. */

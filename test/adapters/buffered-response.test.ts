@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
@@ -76,5 +77,19 @@ describe('the response handed on after the auth-error check', () => {
   it('blob keeps the content type', async () => {
     const blob = await (await call()).blob()
     expect(blob.type).toContain('application/json')
+  })
+
+  it('answers every member of Response itself (in Node it is built without undici’s inner state)', async () => {
+    const response = await call()
+    const own = Object.getPrototypeOf(response) as object
+    const members = Object.getOwnPropertyNames(Response.prototype).filter((name) => name !== 'constructor')
+    expect(members.length).toBeGreaterThan(10)
+    // A member added to Response one day would reach the missing inner state and throw: it must be overridden.
+    expect(members.filter((name) => !Object.hasOwn(own, name))).toEqual([])
+    expect(Object.prototype.toString.call(response)).toBe('[object Response]')
+    const shown = inspect(response)
+    expect(shown).toContain('status: 200')
+    expect(shown).toContain('application/json')
+    expect(await response.json()).toEqual(EXPECTED)
   })
 })
