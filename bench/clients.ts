@@ -34,6 +34,25 @@ async function startServer(): Promise<{ url: string; stop: () => void }> {
 }
 
 type Send = () => Promise<void>
+
+const decoder = new TextDecoder()
+const AUTH_CODE = /A108P001/
+/** The Response a by-hand adapter hands on: the original's head, the bytes it read. */
+class HandedOn extends Response {
+  readonly #original: Response
+  readonly #bytes: Uint8Array
+  constructor(original: Response, bytes: Uint8Array) {
+    super()
+    this.#original = original
+    this.#bytes = bytes
+  }
+  override get status(): number {
+    return this.#original.status
+  }
+  override async text(): Promise<string> {
+    return decoder.decode(this.#bytes)
+  }
+}
 type Placement = 'header' | 'body'
 
 /** The baseline (token by hand) and the adapter's sender for one client and placement. */
@@ -55,6 +74,29 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
         },
         adapter: async () => {
           await (await wrapped(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text()
+        },
+      }
+    }
+    case 'fetch (steps by hand)': {
+      // Not an adapter: the steps any adapter must add to see A108P001 in a 200 answer before the caller
+      // does, written inline around the bare fetch with the token already in place — a copied init with
+      // redirects kept in hand, the small JSON answer read whole and looked through, and handed on in a
+      // Response of its own. The floor under every fetch-based adapter's ratio, measured in the same way.
+      const inHand = { ...byHandHeaders }
+      return {
+        baseline: async () => {
+          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
+        },
+        adapter: async () => {
+          const init: RequestInit = { method: 'POST', headers: { ...inHand }, body: JSON.stringify(byHandBody) }
+          const response = await fetch(url + PATH, { ...init, redirect: 'manual' })
+          const length = response.headers.get('content-length')
+          if (length === null || Number(length) > 65_536 || response.body === null || !response.headers.get('content-type')?.includes('json')) {
+            throw new Error('not a small JSON answer')
+          }
+          const bytes = await response.bytes()
+          if (response.status === 401 || bytes.indexOf(0x5c) !== -1 || AUTH_CODE.test(decoder.decode(bytes))) throw new Error('refused')
+          await new HandedOn(response, bytes).text()
         },
       }
     }
@@ -113,6 +155,8 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
 }
 
 const CLIENTS = ['fetch', 'axios (http)', 'axios (fetch)', 'ky', 'openapi-fetch', 'openapi-fetch (fetch option)'] as const
+/** Measured beside the clients, with no target: the floor of a fetch-based adapter (see its sender). */
+const REFERENCE = 'fetch (steps by hand)'
 
-export { CLIENTS, senders, startServer }
+export { CLIENTS, REFERENCE, senders, startServer }
 export type { Placement, Send }
