@@ -13,6 +13,7 @@ import {
   createTokenFetch,
   defaultIsAuthError,
   settleExchange,
+  tokenNow,
 } from '../src/adapter-core.js'
 import type { AuthErrorState, IsAuthError, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
 import type { paths } from '../src/generated/anyweb.js'
@@ -60,7 +61,8 @@ function serviceTokenMiddleware(manager: TokenManager, options?: ServiceTokenAda
     async onRequest({ request }) {
       if (!appliesTo(core, request.url, request.method)) return undefined
       const template = await captureRequest(core, request, false)
-      const token = await manager.getToken({ signal: request.signal })
+      const now = tokenNow(core, request.signal)
+      const token = typeof now === 'string' ? now : await now
       const tokened = await buildRequest(core, template, { token })
       pending.set(tokened, { template, token })
       return tokened

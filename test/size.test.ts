@@ -17,17 +17,21 @@ import { root } from './helpers/processes.js'
  * whose createAnyWebClient now puts the token in with the fetch wrapper (a quarter faster than its
  * middleware), +0.3 KB in /axios for the immediate auth check of decoded bodies. And +0.1 KB in every
  * entry with body placement, for appending the token to a JSON object text without parsing it.
+ * And +0.1 KB in /fetch, /ky and /openapi-fetch for reading a caller's Request body without leaving it
+ * locked (ky cancels it after every request: on a locked body that built a TypeError, ~7 % of a ky
+ * request) and the buffered answer built without undici's constructor; +0.15 KB in /axios for the config
+ * snapshot copied member by member (a spread of axios' dictionary-mode config took three times as long).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_400,
+    budget: 10_500,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_850 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 4_100 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 5_900 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 10_650 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_950 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 4_250 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_000 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 10_750 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

@@ -1,10 +1,11 @@
 import axios, { AxiosError } from 'axios'
 import ky, { HTTPError } from 'ky'
+import createClient from 'openapi-fetch'
 import { afterEach, describe, expect, it } from 'vitest'
 import { attachServiceToken } from '../../adapters/axios.js'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { serviceTokenHooks } from '../../adapters/ky.js'
-import { createAnyWebClient } from '../../adapters/openapi-fetch.js'
+import { createAnyWebClient, serviceTokenMiddleware } from '../../adapters/openapi-fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
 import { ConfigurationError, createTokenManager, isServiceTokenError } from '../../src/index.js'
 import { json, startServer } from '../helpers/http-server.js'
@@ -57,6 +58,20 @@ async function acceptingWorld() {
 }
 
 describe('fetch', () => {
+  it('reads a Request body whole and lets go of it (unlocked, so a later cancel() settles at once)', async () => {
+    const { url, manager } = await emulatorWorld()
+    const anyweb = withServiceToken(globalThis.fetch, manager)
+    for (const init of [undefined, { method: 'POST' }]) {
+      // Without init: the fast path (URL + init); with a field to merge: the general path (a template).
+      const request = new Request(url + CHECK, { method: 'POST', body: JSON.stringify({ group }), headers: { 'content-type': 'application/json' } })
+      expect(await (await anyweb(request, init)).json()).toMatchObject({ code: 1000 })
+      expect(request.bodyUsed).toBe(true)
+      expect(request.body?.locked).toBe(false)
+      // ky cancels every request body when it is done; on a locked stream that rejects with a TypeError.
+      await expect(request.body?.cancel()).resolves.toBeUndefined()
+    }
+  })
+
   it('accepts a string, a URL and a Request with init overrides', async () => {
     const { emu, url, manager } = await emulatorWorld()
     const anyweb = withServiceToken(globalThis.fetch, manager)
@@ -301,6 +316,18 @@ describe('ky', () => {
 })
 
 describe('openapi-fetch: createAnyWebClient', () => {
+  it('the middleware lets go of the Request body it read (a middleware before it still owns that Request)', async () => {
+    const { url, manager } = await emulatorWorld()
+    const client = createClient<Record<string, Record<string, unknown>>>({ baseUrl: url })
+    let seen: Request | undefined
+    client.use({ onRequest: ({ request }) => void (seen = request) })
+    client.use(serviceTokenMiddleware(manager))
+    const { data } = await client.POST(CHECK as never, { body: { group } } as never)
+    expect(data).toMatchObject({ code: 1000 })
+    expect(seen?.bodyUsed).toBe(true)
+    expect(seen?.body?.locked).toBe(false)
+  })
+
   it('with credentials: creates its manager and sends typed requests against the emulator', async () => {
     const emu = createEmulator({ users: { u1: ['cfx:aa'] } })
     const server = await emu.listen({ hostname: '127.0.0.1', port: 0 })
