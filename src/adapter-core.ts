@@ -492,19 +492,34 @@ async function captureRequest(core: AdapterCore, request: Request, oneShot: bool
  */
 async function readReleasing(body: ReadableStream<Uint8Array>): Promise<ArrayBuffer> {
   const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
   try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      chunks.push(value)
-      size += value.byteLength
-    }
+    return (await readAll(reader, Number.POSITIVE_INFINITY))!.buffer
   } finally {
     reader.releaseLock()
   }
-  return concatBytes(chunks, size).buffer
+}
+
+/** Reads `reader` to its end; past `limit` bytes it cancels the stream and answers `undefined`. */
+async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      reader.cancel().catch(() => undefined)
+      return undefined
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
 }
 
 /** Headers that describe a body: dropped with the body when a redirect turns the request into a GET. */
@@ -617,39 +632,18 @@ async function readJsonBounded(response: Response): Promise<unknown> {
   if (!isJsonContentType(response.headers.get('content-type'))) return undefined
   const length = Number(response.headers.get('content-length') ?? 0)
   if (!(length <= MAX_AUTH_BODY_BYTES) || response.body === null || response.bodyUsed) return undefined
-  const reader = response.clone().body!.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
+  let bytes: Uint8Array | undefined
   try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > MAX_AUTH_BODY_BYTES) {
-        reader.cancel().catch(() => undefined)
-        return undefined
-      }
-      chunks.push(value)
-    }
+    bytes = await readAll(response.clone().body!.getReader(), MAX_AUTH_BODY_BYTES)
   } catch {
     return undefined
   }
-  return parseJsonBytes(chunks, size)
+  return bytes === undefined ? undefined : parseJsonBytes(bytes)
 }
 
-function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
-}
-
-function parseJsonBytes(chunks: readonly Uint8Array[], size: number): unknown {
+function parseJsonBytes(bytes: Uint8Array): unknown {
   try {
-    return JSON.parse(decoder.decode(concatBytes(chunks, size))) as unknown
+    return JSON.parse(decoder.decode(bytes)) as unknown
   } catch {
     return undefined
   }
@@ -686,8 +680,7 @@ function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
   }
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
     if (!isJsonContentType(contentType) || data.byteLength > MAX_AUTH_BODY_BYTES) return undefined
-    const view = bytesOf(data)
-    return parseJsonBytes([view], view.byteLength)
+    return parseJsonBytes(bytesOf(data))
   }
   return isPlainObject(data) || Array.isArray(data) ? data : undefined
 }
@@ -862,7 +855,7 @@ function refusesBytes(core: AdapterCore, response: Response, bytes: Uint8Array<A
     status: response.status,
     headers: response.headers,
     url: response.url || url,
-    json: once(async () => parseJsonBytes([bytes], bytes.byteLength)),
+    json: once(async () => parseJsonBytes(bytes)),
   })
 }
 
