@@ -193,8 +193,10 @@ describe('AnyWeb token source against a real server on 127.0.0.1', () => {
       response.writeHead(503)
       response.end()
     })
-    let skew = 0
-    const { manager: m } = manager({ retry: { attempts: 3, baseDelay: 1, maxDelay: 5 }, now: () => Date.now() + skew })
+    // The manager's clock stands still and its jitter is fixed (only the retry pauses run on real
+    // timers), so "still inside the backoff" holds however slow the machine is between the two calls.
+    let clock = Date.now()
+    const { manager: m } = manager({ retry: { attempts: 3, baseDelay: 1, maxDelay: 5 }, now: () => clock, random: () => 0.5 })
     await expect(m.getToken()).rejects.toMatchObject({ code: ErrorCode.Http })
     server.handle((_request, response) =>
       json(response, { code: 1000, message: 'success', data: { serviceToken: 'back', expiresIn: 60 } }),
@@ -203,7 +205,7 @@ describe('AnyWeb token source against a real server on 127.0.0.1', () => {
     const requests = server.received.length
     await expect(m.getToken()).rejects.toMatchObject({ code: ErrorCode.Http })
     expect(server.received.length).toBe(requests)
-    skew = 10
+    clock += 10
     expect(await m.getToken()).toBe('back')
   })
 })
