@@ -6,7 +6,7 @@
  */
 import { ConfigurationError } from './errors.js'
 import { readyTokenOf } from './ready-token.js'
-import type { FetchLike, TokenManager } from './types.js'
+import type { FetchLike, GetTokenOptions, TokenManager } from './types.js'
 import { describe, isPlainObject } from './util.js'
 
 /**
@@ -883,7 +883,7 @@ function carriesAuthCode(body: unknown): boolean {
 /** Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch). */
 function renewToken(core: AdapterCore, refused: string, signal: AbortSignal | undefined): Promise<string> {
   core.manager.invalidate(refused)
-  return core.manager.getToken(signal === undefined ? {} : { signal })
+  return core.manager.getToken(tokenOptions(signal))
 }
 
 /** Sends the template with `token`, following allowed redirects. */
@@ -1012,9 +1012,14 @@ function exchangeInit(core: AdapterCore, fetch: FetchLike, call: InitCall): Prom
 
 const NO_OPTIONS = Object.freeze({})
 
+/** `getToken` options for a caller's signal: one shared empty object when there is none. */
+function tokenOptions(signal: AbortSignal | undefined): GetTokenOptions {
+  return signal === undefined ? NO_OPTIONS : { signal }
+}
+
 /** The cached token without a promise when the manager has it at hand; otherwise the wait for it (or its error). */
 function tokenNow(core: AdapterCore, signal: AbortSignal | undefined): string | Promise<string> {
-  return (signal?.aborted === true ? undefined : readyTokenOf(core.manager)) ?? core.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+  return (signal?.aborted === true ? undefined : readyTokenOf(core.manager)) ?? core.manager.getToken(tokenOptions(signal))
 }
 
 /** Sends a URL + init call with `token`, then follows, checks and replays it: one async step in all. */
