@@ -84,13 +84,12 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
       // does, written inline around the bare fetch with the token already in place — a copied init with
       // redirects kept in hand, the small JSON answer read whole and looked through, and handed on in a
       // Response of its own. The floor under every fetch-based adapter's ratio, measured in the same way.
-      const inHand = { ...byHandHeaders }
       return {
         baseline: async () => {
           await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
         },
         adapter: async () => {
-          const init: RequestInit = { method: 'POST', headers: { ...inHand }, body: JSON.stringify(byHandBody) }
+          const init: RequestInit = { method: 'POST', headers: { ...byHandHeaders }, body: JSON.stringify(byHandBody) }
           const response = await fetch(url + PATH, { ...init, redirect: 'manual' })
           const length = response.headers.get('content-length')
           if (length === null || Number(length) > 65_536 || response.body === null || !response.headers.get('content-type')?.includes('json')) {
