@@ -57,6 +57,20 @@ class HandedOn extends (Unbuilt as unknown as typeof Response) {
 }
 type Placement = 'header' | 'body'
 
+/** A body read up to its declared length, not a read further (as the adapter reads a small answer). */
+async function declared(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  while (size < length) {
+    const { done, value } = await reader.read()
+    if (done) break
+    chunks.push(value)
+    size += value.byteLength
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
+
 /** The baseline (token by hand) and the adapter's sender for one client and placement. */
 function senders(client: string, placement: Placement, url: string, fetch: typeof globalThis.fetch = globalThis.fetch): { baseline: Send; adapter: Send } {
   const manager = createTokenManager({ source: async () => ({ token: TOKEN, expiresIn: 3600 }), baseUrl: url })
@@ -82,8 +96,9 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
     case 'fetch (steps by hand)': {
       // Not an adapter: the steps any adapter must add to see A108P001 in a 200 answer before the caller
       // does, written inline around the bare fetch with the token already in place — a copied init with
-      // redirects kept in hand, the small JSON answer read whole and looked through, and handed on in a
-      // Response of its own. The floor under every fetch-based adapter's ratio, measured in the same way.
+      // redirects kept in hand, the small JSON answer read whole (to its declared length, as the adapter
+      // reads it) and looked through, and handed on in a Response of its own. The floor under every
+      // fetch-based adapter's ratio, measured in the same way.
       return {
         baseline: async () => {
           await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
@@ -95,7 +110,7 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
           if (length === null || Number(length) > 65_536 || response.body === null || !response.headers.get('content-type')?.includes('json')) {
             throw new Error('not a small JSON answer')
           }
-          const text = decoder.decode(await response.bytes())
+          const text = decoder.decode(await declared(response.body, Number(length)))
           if (response.status === 401 || text.includes('A108P001') || text.includes('\\')) throw new Error('refused')
           await new HandedOn(response, text).text()
         },

@@ -499,11 +499,18 @@ async function readReleasing(body: ReadableStream<Uint8Array>): Promise<ArrayBuf
   }
 }
 
-/** Reads `reader` to its end; past `limit` bytes it cancels the stream and answers `undefined`. */
-async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
+/**
+ * Reads `reader` to its end, or only until `enough` bytes have come; past `limit` bytes it cancels the
+ * stream and answers `undefined`.
+ */
+async function readAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+  enough = Number.POSITIVE_INFINITY,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const chunks: Uint8Array[] = []
   let size = 0
-  for (;;) {
+  while (size < enough) {
     const { done, value } = await reader.read()
     if (done) break
     size += value.byteLength
@@ -696,8 +703,11 @@ function authStateOfResponse(response: Response, url: string): AuthErrorState {
   return { status: response.status, headers: response.headers, url: response.url || url, json: once(() => readJsonBounded(response)) }
 }
 
-/** Node's fetch (undici): a Response's inner state is read by its own methods only, never by the runtime. */
-const STATE_READ_BY_METHODS_ONLY = /* @__PURE__ */ (() => {
+/**
+ * Node's own fetch (undici): a Response's inner state is read by its own methods only, never by the
+ * runtime, and a body read to its declared length needs nothing more from the stream.
+ */
+const NODE_UNDICI = /* @__PURE__ */ (() => {
   const scope = globalThis as { process?: { versions?: Record<string, string | undefined> }; Bun?: unknown; Deno?: unknown }
   return scope.process?.versions?.['undici'] !== undefined && scope.Bun === undefined && scope.Deno === undefined
 })()
@@ -710,7 +720,7 @@ const STATE_READ_BY_METHODS_ONLY = /* @__PURE__ */ (() => {
  * Response is overridden, so `instanceof Response` holds and nothing reaches undici's state.
  */
 const BufferedBase: typeof Response = /* @__PURE__ */ (() => {
-  if (!STATE_READ_BY_METHODS_ONLY) return Response
+  if (!NODE_UNDICI) return Response
   function Unbuilt(): void {}
   Unbuilt.prototype = Response.prototype
   return Unbuilt as unknown as typeof Response
@@ -733,7 +743,7 @@ class BufferedResponse extends BufferedBase {
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
   constructor(original: Response, bytes: Uint8Array<ArrayBuffer>) {
-    super(STATE_READ_BY_METHODS_ONLY ? undefined : bytes, STATE_READ_BY_METHODS_ONLY ? undefined : headOf(original))
+    super(NODE_UNDICI ? undefined : bytes, NODE_UNDICI ? undefined : headOf(original))
     this.#original = original
     this.#bytes = bytes
   }
@@ -765,7 +775,7 @@ class BufferedResponse extends BufferedBase {
   }
   override get bodyUsed(): boolean {
     // The inherited state is read only where the runtime reads it (Deno, Bun); in Node there is none.
-    return this.#used || (this.#stream !== undefined && (this.#stream.locked || (!STATE_READ_BY_METHODS_ONLY && super.bodyUsed)))
+    return this.#used || (this.#stream !== undefined && (this.#stream.locked || (!NODE_UNDICI && super.bodyUsed)))
   }
 
   #take(): Uint8Array<ArrayBuffer> {
@@ -846,6 +856,23 @@ function isSmallJson(response: Response): boolean {
 }
 
 /**
+ * The body of a small JSON answer ({@link isSmallJson}). From the network through Node's own fetch and
+ * without a content coding (so the declared length is that of the bytes), it is read up to that length
+ * and not one read further: the read that would only report the end makes undici finish the fetch (its
+ * end-of-body steps and a resource-timing entry), about 5 % of a loopback request, and tells the caller
+ * nothing. So such a request leaves no `performance` resource-timing entry. Anything else (a Response
+ * built in code, whose declared length may not match its body; Deno, Bun): `bytes()`.
+ */
+function readSmall(response: Response): Promise<Uint8Array<ArrayBuffer>> {
+  if (NODE_UNDICI && response instanceof Response && response.type !== 'default' && !response.headers.has('content-encoding')) {
+    // The reader is dropped, not released: releasing rejects its `closed` promise with a new TypeError.
+    // The stream is never handed on (the BufferedResponse serves the bytes).
+    return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, Number(response.headers.get('content-length'))) as Promise<Uint8Array<ArrayBuffer>>
+  }
+  return typeof response.bytes === 'function' ? response.bytes() : response.arrayBuffer().then((buffer) => new Uint8Array(buffer))
+}
+
+/**
  * Whether a small answer read whole refuses the token: `false` at once when the default check needs no
  * parse (no escapes, no "A108P001" in the bytes), so the common case costs no microtask.
  */
@@ -914,7 +941,7 @@ async function replayIfRefused(
   if (state.follow !== undefined && isRedirectStatus(response.status)) response = await state.follow(response, state.token)
   let refused: boolean | Promise<boolean>
   if (isSmallJson(response)) {
-    const bytes = typeof response.bytes === 'function' ? await response.bytes() : new Uint8Array(await response.arrayBuffer())
+    const bytes = await readSmall(response)
     refused = refusesBytes(core, response, bytes, state.url)
     response = new BufferedResponse(response, bytes)
   } else {

@@ -1,4 +1,8 @@
+import { createServer } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { inspect } from 'node:util'
+import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
@@ -91,5 +95,107 @@ describe('the response handed on after the auth-error check', () => {
     expect(shown).toContain('status: 200')
     expect(shown).toContain('application/json')
     expect(await response.json()).toEqual(EXPECTED)
+  })
+})
+
+describe('reading a small answer to its declared length only (Node’s own fetch)', () => {
+  const GROUP = { group: { u1: ['cfx:mine'] } }
+  const WHOLE = { code: 1000, message: 'success', data: { list: Array.from({ length: 2_000 }, (_, index) => `cfx:address-${index}`) } }
+
+  /** A real server on 127.0.0.1 that answers each request with `answer(index)`, counting its connections. */
+  async function scripted(answer: (index: number, response: ServerResponse) => void) {
+    let requests = 0
+    let connections = 0
+    const api = createServer((request, response) => {
+      request.resume()
+      request.on('end', () => answer(requests++, response))
+    })
+    api.on('connection', () => connections++)
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 3600 }), baseUrl: url })
+    const anyweb = withServiceToken(fetch, manager)
+    const post = () => anyweb(`${url}/service/checkAddresses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(GROUP) })
+    const close = () =>
+      new Promise<void>((resolve) => {
+        manager.close()
+        api.closeAllConnections()
+        api.close(() => resolve())
+      })
+    return { url, post, close, connections: () => connections }
+  }
+
+  it('an answer in several chunks arrives whole, and the connection is used again', async () => {
+    const text = JSON.stringify(WHOLE)
+    expect(text.length).toBeLessThan(64 * 1024)
+    let release: (() => void) | undefined
+    const world = await scripted((_index, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+      // The rest is held back until the client has read the first part: it sees the body in two chunks.
+      response.write(text.slice(0, 5_000))
+      release = () => response.end(text.slice(5_000))
+    })
+    const chunksOf = async (response: Response) => {
+      let chunks = 0
+      for await (const _ of response.body!) chunks++
+      return chunks
+    }
+    const turn = () => new Promise((resolve) => setImmediate(resolve))
+    const twoParts = async <T>(send: () => Promise<T>): Promise<T> => {
+      const pending = send()
+      // Until the server has the request, then a few turns for the client to read the first part.
+      for (let turns = 0; release === undefined && turns < 100_000; turns++) await turn()
+      for (let turns = 0; turns < 20; turns++) await turn()
+      release?.()
+      release = undefined
+      return pending
+    }
+    try {
+      // The scene itself: the bare fetch sees more than one chunk.
+      expect(await twoParts(async () => chunksOf(await fetch(`${world.url}/`, { method: 'POST', body: '{}' })))).toBeGreaterThan(1)
+      for (let round = 0; round < 5; round++) expect(await twoParts(async () => (await world.post()).json())).toEqual(WHOLE)
+      // The second connection is the bare fetch's; an answer that kept its connection would make one per request.
+      expect(world.connections()).toBeLessThanOrEqual(2)
+    } finally {
+      await world.close()
+    }
+  })
+
+  it('a compressed answer (its declared length is not that of the JSON) is read to its end, and its A108P001 seen', async () => {
+    const world = await scripted((index, response) => {
+      const body = gzipSync(JSON.stringify(index === 0 ? { code: 'A108P001', message: 'serviceToken wrong', data: null } : WHOLE))
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.byteLength })
+      response.end(body)
+    })
+    try {
+      // Refused (index 0), replayed (index 1); then answered at once (index 2), its JSON several times its declared length.
+      expect(await (await world.post()).json()).toEqual(WHOLE)
+      const response = await world.post()
+      expect(Number(response.headers.get('content-length'))).toBeLessThan(JSON.stringify(WHOLE).length / 4)
+      expect(await response.json()).toEqual(WHOLE)
+    } finally {
+      await world.close()
+    }
+  })
+
+  it('leaves no resource-timing entry (the read that only reports the end is never made); the bare fetch leaves one', async () => {
+    const text = JSON.stringify(WHOLE)
+    const world = await scripted((_index, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+      response.end(text)
+    })
+    const entries = async (send: () => Promise<Response>) => {
+      performance.clearResourceTimings()
+      expect(await (await send()).json()).toEqual(WHOLE)
+      // The entry is written a few turns after the body ends.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve))
+      return performance.getEntriesByType('resource').length
+    }
+    try {
+      expect(await entries(() => fetch(`${world.url}/service/checkAddresses`, { method: 'POST', body: '{}' }))).toBe(1)
+      expect(await entries(world.post)).toBe(0)
+    } finally {
+      await world.close()
+    }
   })
 })
