@@ -293,7 +293,7 @@ function injectJsonText(text: string, field: string, token: string): string {
   const open = skipJsonSpace(text, 0, 1)
   const close = skipJsonSpace(text, text.length - 1, -1)
   const braced = open < close && text.charCodeAt(open) === 0x7b && text.charCodeAt(close) === 0x7d
-  if (!braced || text.includes('\\') || text.includes(JSON.stringify(field))) {
+  if (!braced || text.includes('\\') || text.includes(quoted(field))) {
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
@@ -320,6 +320,14 @@ function skipJsonSpace(text: string, from: number, step: 1 | -1): number {
     index += step
   }
 }
+
+/** `JSON.stringify(field)`, kept for the last field asked (always the same one in practice). */
+function quoted(field: string): string {
+  if (field !== lastQuoted.field) Object.assign(lastQuoted, { field, json: JSON.stringify(field) })
+  return lastQuoted.json
+}
+
+const lastQuoted = { field: '', json: '""' }
 
 /** The last `"field":"token"` written: the token changes once a lifetime, the field never. */
 const lastMember = { field: '', token: '', json: '' }
@@ -839,35 +847,38 @@ function mayHoldAuthCode(bytes: Uint8Array): boolean {
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304])
 
 /**
- * Whether `response` is a small JSON answer (declared length ≤ 64 KiB) that is read once and handed on
- * as a {@link BufferedResponse}: cheaper than a clone, whose tee makes every chunk be read twice.
- * Anything else is judged from a bounded read of a clone.
+ * The declared length of a small JSON answer (at most 64 KiB) that is read once and handed on as a
+ * {@link BufferedResponse}, cheaper than a clone, whose tee makes every chunk be read twice; `-1` for
+ * anything else, which is judged from a bounded read of a clone.
  */
-function isSmallJson(response: Response): boolean {
-  const length = response.headers.get('content-length')
-  return (
-    length !== null &&
-    Number(length) <= MAX_AUTH_BODY_BYTES &&
+function smallJsonLength(response: Response): number {
+  const { headers } = response
+  const declared = headers.get('content-length')
+  const length = declared === null ? Number.NaN : Number(declared)
+  return length <= MAX_AUTH_BODY_BYTES &&
     response.body !== null &&
     !response.bodyUsed &&
     !NULL_BODY_STATUSES.has(response.status) &&
-    isJsonContentType(response.headers.get('content-type'))
-  )
+    isJsonContentType(headers.get('content-type'))
+    ? length
+    : -1
 }
 
 /**
- * The body of a small JSON answer ({@link isSmallJson}). From the network through Node's own fetch and
- * without a content coding (so the declared length is that of the bytes), it is read up to that length
- * and not one read further: the read that would only report the end makes undici finish the fetch (its
- * end-of-body steps and a resource-timing entry), about 5 % of a loopback request, and tells the caller
- * nothing. So such a request leaves no `performance` resource-timing entry. Anything else (a Response
+ * The body of a small JSON answer of declared `length` ({@link smallJsonLength}). From the network
+ * through Node's own fetch and without a content coding (so `length` is that of the bytes), it is read
+ * up to that length and not one read further: the read that would only report the end makes undici
+ * finish the fetch (its end-of-body steps and a resource-timing entry), about 5 % of a loopback request,
+ * and tells the caller nothing. So such a request leaves no `performance` resource-timing entry, and
+ * undici's fetch state stays with the original Response until it is collected (where a fetch answers
+ * without the event loop ever turning, a few KiB per request until it does). Anything else (a Response
  * built in code, whose declared length may not match its body; Deno, Bun): `bytes()`.
  */
-function readSmall(response: Response): Promise<Uint8Array<ArrayBuffer>> {
-  if (NODE_UNDICI && response instanceof Response && response.type !== 'default' && !response.headers.has('content-encoding')) {
+function readSmall(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
+  if (NODE_UNDICI && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')) {
     // The reader is dropped, not released: releasing rejects its `closed` promise with a new TypeError.
     // The stream is never handed on (the BufferedResponse serves the bytes).
-    return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, Number(response.headers.get('content-length'))) as Promise<Uint8Array<ArrayBuffer>>
+    return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, length) as Promise<Uint8Array<ArrayBuffer>>
   }
   return typeof response.bytes === 'function' ? response.bytes() : response.arrayBuffer().then((buffer) => new Uint8Array(buffer))
 }
@@ -940,8 +951,9 @@ async function replayIfRefused(
   let response = await state.response
   if (state.follow !== undefined && isRedirectStatus(response.status)) response = await state.follow(response, state.token)
   let refused: boolean | Promise<boolean>
-  if (isSmallJson(response)) {
-    const bytes = await readSmall(response)
+  const length = smallJsonLength(response)
+  if (length !== -1) {
+    const bytes = await readSmall(response, length)
     refused = refusesBytes(core, response, bytes, state.url)
     response = new BufferedResponse(response, bytes)
   } else {
