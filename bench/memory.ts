@@ -1,8 +1,10 @@
 /**
  * Scenario 4 — memory: requests through the fetch adapter with a trivial in-process fetch (a fixed JSON
  * Response, so the adapter's own heap is measured), heap after a full GC at checkpoints. Baseline: the same
- * loop calling the trivial fetch directly. Run with `node --expose-gc` (bench/run.ts does).
+ * loop calling the trivial fetch directly. Then the same through Node's own fetch on loopback, the path
+ * where small answers are read to their declared length only. Run with `node --expose-gc` (bench/run.ts does).
  */
+import { startServer } from './clients.js'
 import { built, fixed, log, report } from './lib.js'
 
 const { withServiceToken } = await built<typeof import('../adapters/fetch.js')>('fetch')
@@ -10,6 +12,9 @@ const { createTokenManager } = await built<typeof import('../src/index.js')>('in
 
 const TOTAL = Number(process.env['BENCH_MEMORY'] ?? 1_000_000)
 const BASELINE_TOTAL = Math.min(TOTAL, 200_000)
+/** Requests on loopback through Node's own fetch, where small answers are read to their declared length only. */
+const NETWORK_TOTAL = Math.min(TOTAL, 100_000)
+const NETWORK_BASELINE_TOTAL = NETWORK_TOTAL / 2
 const CHECKPOINTS = 5
 const BATCH = 100
 const URL_ = 'http://127.0.0.1:9/service/checkAddresses'
@@ -69,8 +74,25 @@ async function main(): Promise<void> {
   const baseline = await measure('baseline', () => trivialFetch(URL_, init()), BASELINE_TOTAL)
   const ours = await measure('adapter', () => api(URL_, init()), TOTAL)
   manager.close()
+  // The same through Node's own fetch against a server on loopback: the small answers are read to their
+  // declared length only, leaving undici's fetch state to be collected with the Response.
+  const server = await startServer()
+  let network: Awaited<ReturnType<typeof measure>>
+  let networkBaseline: Awaited<ReturnType<typeof measure>>
+  try {
+    const onNetwork = createTokenManager({ source: async () => ({ token: 'x'.repeat(200), expiresIn: 3600 }), baseUrl: server.url })
+    await onNetwork.getToken()
+    const wrapped = withServiceToken(fetch, onNetwork)
+    const url = `${server.url}/service/checkAddresses`
+    networkBaseline = await measure('baseline, loopback', () => fetch(url, init()), NETWORK_BASELINE_TOTAL)
+    network = await measure('adapter, loopback', () => wrapped(url, init()), NETWORK_TOTAL)
+    onNetwork.close()
+  } finally {
+    server.stop()
+  }
   const mb = (bytes: number) => fixed(bytes / 2 ** 20, 2)
   const met = ours.growth < 5 * 2 ** 20
+  const networkMet = network.growth < 5 * 2 ** 20
   const markdown = [
     `${TOTAL.toLocaleString('en')} POST requests through \`withServiceToken\` (body placement, cached token) over a trivial in-process`,
     `fetch that returns a fixed JSON Response, ${BATCH} in flight, each response body read. Heap used after three full GCs`,
@@ -85,6 +107,11 @@ async function main(): Promise<void> {
     `baseline loop: ${mb(baseline.growth)} MB after ${BASELINE_TOTAL.toLocaleString('en')} (${fixed((baseline.ms * 1000) / BASELINE_TOTAL, 1)} µs per request).`,
     `Difference adapter − baseline: ${mb(ours.growth - baseline.growth)} MB.`,
     '',
+    `Through Node's own fetch on loopback (bench/echo-server.ts in its own process; the path where a small answer is read to its`,
+    `declared length only): **${mb(network.growth)} MB** after ${NETWORK_TOTAL.toLocaleString('en')} requests through the adapter`,
+    `(${network.points.map(([, growth]) => mb(growth)).join(', ')} MB at each fifth); the bare fetch, ${mb(networkBaseline.growth)} MB after`,
+    `${NETWORK_BASELINE_TOTAL.toLocaleString('en')}.`,
+    '',
     'Note: the loop yields to the event loop (`setImmediate`) after each batch, as any real fetch does. Without that, a loop',
     "of purely in-process promises never lets Node run FinalizationRegistry callbacks, and undici's `new Request(…, { signal })`",
     '(the adapter builds the sent request with the caller\'s signal) keeps about 0.8 KB per request until the loop turns: a first',
@@ -94,7 +121,10 @@ async function main(): Promise<void> {
   report({
     title: '4. Memory: 1,000,000 requests',
     markdown,
-    targets: [[`memory: heap growth after ${TOTAL.toLocaleString('en')} requests`, '< 5 MB', `${mb(ours.growth)} MB`, met]],
+    targets: [
+      [`memory: heap growth after ${TOTAL.toLocaleString('en')} requests`, '< 5 MB', `${mb(ours.growth)} MB`, met],
+      [`memory: heap growth after ${NETWORK_TOTAL.toLocaleString('en')} loopback requests through Node's fetch`, '< 5 MB', `${mb(network.growth)} MB`, networkMet],
+    ],
   })
 }
 

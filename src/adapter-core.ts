@@ -871,13 +871,12 @@ function smallJsonLength(response: Response): number {
  * finish the fetch (its end-of-body steps and a resource-timing entry), about 5 % of a loopback request,
  * and tells the caller nothing. So such a request leaves no `performance` resource-timing entry, and
  * undici's fetch state stays with the original Response until it is collected (where a fetch answers
- * without the event loop ever turning, a few KiB per request until it does). Anything else (a Response
+ * without the event loop ever turning, about 20 KiB per request until it does). Anything else (a Response
  * built in code, whose declared length may not match its body; Deno, Bun): `bytes()`.
  */
 function readSmall(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
   if (NODE_UNDICI && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')) {
-    // The reader is dropped, not released: releasing rejects its `closed` promise with a new TypeError.
-    // The stream is never handed on (the BufferedResponse serves the bytes).
+    // The reader is kept, not released: the stream is never handed on (the BufferedResponse serves the bytes).
     return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, length) as Promise<Uint8Array<ArrayBuffer>>
   }
   return typeof response.bytes === 'function' ? response.bytes() : response.arrayBuffer().then((buffer) => new Uint8Array(buffer))
