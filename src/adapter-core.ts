@@ -406,10 +406,8 @@ class HeaderRecord implements HeaderEdits {
     return this.#record as Record<string, string>
   }
 
-  /** The first key spelling `name` (lower case) in any letter case. */
   #find(name: string): string | undefined {
-    for (const key in this.#record) if (spells(key, name)) return key
-    return undefined
+    return keySpelling(this.#record, name)
   }
 
   get(name: string): string | null {
@@ -430,6 +428,12 @@ class HeaderRecord implements HeaderEdits {
     this.#record = kept
     this.#copied = true
   }
+}
+
+/** The first key of `record` spelling `name` (lower case) in any letter case. */
+function keySpelling(record: Record<string, unknown>, name: string): string | undefined {
+  for (const key in record) if (spells(key, name)) return key
+  return undefined
 }
 
 /** Whether header name `key` is `name` (lower case) in any letter case. */
@@ -1010,11 +1014,25 @@ function isPlainBody(body: unknown): body is PlainBody | undefined {
  */
 function initWithToken(core: AdapterCore, call: InitCall, token: string): RequestInit | Promise<RequestInit> {
   const { placement } = core
-  const redirect = call.init.redirect ?? 'follow'
-  const init: RequestInit = { ...call.init, redirect: redirect === 'follow' ? 'manual' : redirect }
-  if (placement.in === 'query') return init
   const given = call.init.headers
-  const headers = given === undefined || isPlainObject(given) ? new HeaderRecord(given ?? {}) : new Headers(given)
+  const redirect = call.init.redirect ?? 'follow'
+  const mode = redirect === 'follow' ? 'manual' : redirect
+  // The common cases in one step, from a plain header object: it gains the token header (it has none in
+  // any letter case), or it is left as it is and a JSON text body gains the field (no content-length to drop).
+  const plain = given === undefined || isPlainObject(given)
+  if (plain && placement.in === 'header' && (given === undefined || keySpelling(given, placement.name) === undefined)) {
+    return { ...call.init, headers: { ...given, [placement.name]: headerValue(placement, token) }, redirect: mode }
+  }
+  const text = call.init.body
+  if (plain && placement.in === 'body' && typeof text === 'string' && text !== '' && given !== undefined && keySpelling(given, 'content-length') === undefined) {
+    const contentType = keySpelling(given, 'content-type')
+    if (contentType !== undefined && isJsonContentType(String(given[contentType]))) {
+      return { ...call.init, body: injectJsonText(text, placement.field, token), redirect: mode }
+    }
+  }
+  const init: RequestInit = { ...call.init, redirect: mode }
+  if (placement.in === 'query') return init
+  const headers = plain ? new HeaderRecord((given ?? {}) as Record<string, unknown>) : new Headers(given)
   if (placement.in === 'header') {
     headers.set(placement.name, headerValue(placement, token))
     return withHeaders(init, headers)
