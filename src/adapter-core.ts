@@ -512,8 +512,9 @@ async function readReleasing(body: ReadableStream<Uint8Array>): Promise<ArrayBuf
 }
 
 /**
- * Reads `reader` to its end, or only until `enough` bytes have come; past `limit` bytes it cancels the
- * stream and answers `undefined`.
+ * Reads `reader` to its end, or only until exactly `enough` bytes have come (more than that means the
+ * declared length was wrong: then to the end); past `limit` bytes it cancels the stream and answers
+ * `undefined`.
  */
 async function readAll(
   reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -522,7 +523,7 @@ async function readAll(
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const chunks: Uint8Array[] = []
   let size = 0
-  while (size < enough) {
+  while (size !== enough) {
     const { done, value } = await reader.read()
     if (done) break
     size += value.byteLength
@@ -879,7 +880,7 @@ function smallJsonLength(response: Response): number {
  * built in code, whose declared length may not match its body; Deno, Bun): `bytes()`.
  */
 function readSmall(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
-  if (NODE_UNDICI && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')) {
+  if (NODE_UNDICI && length > 0 && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')) {
     // The reader is kept, not released: the stream is never handed on (the BufferedResponse serves the bytes).
     return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, length) as Promise<Uint8Array<ArrayBuffer>>
   }

@@ -178,6 +178,47 @@ describe('reading a small answer to its declared length only (Node’s own fetch
     }
   })
 
+  it('a declared length shorter than the body a dispatcher delivers: read to the end, and its A108P001 seen', async () => {
+    // Real HTTP/1.1 cannot do this (the parser holds the body to its length), but a mock or a rewriting
+    // dispatcher can: the read must not stop at the declared length when more has come.
+    const answers = [{ code: 'A108P001', message: 'serviceToken wrong', data: null }, WHOLE]
+    const tokens: unknown[] = []
+    const dispatcher = {
+      dispatch(options: { body?: unknown }, handler: Record<string, (...args: unknown[]) => unknown>): boolean {
+        void (async () => {
+          let sent = ''
+          for await (const chunk of options.body as AsyncIterable<Uint8Array>) sent += Buffer.from(chunk).toString()
+          tokens.push((JSON.parse(sent) as Record<string, unknown>)['serviceToken'])
+          const body = Buffer.from(JSON.stringify(answers[tokens.length - 1]))
+          await new Promise((resolve) => setImmediate(resolve))
+          handler['onConnect']?.(() => undefined)
+          const head = ['content-type', 'application/json', 'content-length', '10'].map((text) => Buffer.from(text))
+          handler['onHeaders']?.(200, head, () => undefined, 'OK')
+          // In three parts a turn apart, so that the reader sees them as separate chunks.
+          for (const part of [body.subarray(0, 19), body.subarray(19, 30), body.subarray(30)]) {
+            handler['onData']?.(part)
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+          handler['onComplete']?.([])
+        })()
+        return true
+      },
+      close: async () => undefined,
+      destroy: async () => undefined,
+    }
+    const origin = 'http://127.0.0.1:8787' // never contacted: the dispatcher answers
+    let issued = 0
+    const manager = createTokenManager({ source: async () => ({ token: `token-${++issued}`, expiresIn: 3600 }), baseUrl: origin })
+    try {
+      const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(GROUP), dispatcher }
+      const response = await withServiceToken(fetch, manager)(`${origin}/service/checkAddresses`, init as RequestInit)
+      expect(await response.json()).toEqual(WHOLE)
+      expect(tokens).toEqual(['token-1', 'token-2'])
+    } finally {
+      manager.close()
+    }
+  })
+
   it('leaves no resource-timing entry (the read that only reports the end is never made); the bare fetch leaves one', async () => {
     const text = JSON.stringify(WHOLE)
     const world = await scripted((_index, response) => {
