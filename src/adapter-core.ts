@@ -739,48 +739,62 @@ const BufferedBase: typeof Response = /* @__PURE__ */ (() => {
   return Unbuilt as unknown as typeof Response
 })()
 
-function headOf(response: Response): ResponseInit {
-  return { status: response.status, statusText: response.statusText, headers: response.headers }
+/** What a {@link BufferedResponse} keeps of the response it was read from. */
+interface Head {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers
+  readonly type: ResponseType
+  readonly url: string
+  readonly redirected: boolean
+}
+
+function headOf(response: Head): Head {
+  const { status, statusText, headers, type, url, redirected } = response
+  return { status, statusText, headers, type, url, redirected }
 }
 
 /**
  * A response whose body was already read (to look for an auth error): it serves those bytes directly,
  * and builds a stream only if the caller asks for `body`. Its head (status, headers, url, type) is the
- * original's, not a copy: copying headers, and streams, are what make a Response expensive to construct
- * in Node, and most callers only call `json()` or `text()`.
+ * original's, its Headers object included, not a copy: copying headers, and streams, are what make a
+ * Response expensive to construct in Node, and most callers only call `json()` or `text()`. The
+ * original itself is not kept: read only to its declared length, it still holds undici's fetch state
+ * (about 17 KiB), which would stay as long as the caller keeps this response.
  */
 class BufferedResponse extends BufferedBase {
-  readonly #original: Response
+  readonly #head: Head
   readonly #bytes: Uint8Array<ArrayBuffer>
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
 
-  constructor(original: Response, bytes: Uint8Array<ArrayBuffer>) {
-    super(NODE_UNDICI ? undefined : bytes, NODE_UNDICI ? undefined : headOf(original))
-    this.#original = original
+  constructor(original: Head, bytes: Uint8Array<ArrayBuffer>) {
+    const head = headOf(original)
+    super(NODE_UNDICI ? undefined : bytes, NODE_UNDICI ? undefined : head)
+    this.#head = head
     this.#bytes = bytes
   }
 
   override get status(): number {
-    return this.#original.status
+    return this.#head.status
   }
   override get ok(): boolean {
-    return this.#original.ok
+    return this.#head.status >= 200 && this.#head.status <= 299
   }
   override get statusText(): string {
-    return this.#original.statusText
+    return this.#head.statusText
   }
   override get headers(): Headers {
-    return this.#original.headers
+    return this.#head.headers
   }
   override get type(): ResponseType {
-    return this.#original.type
+    return this.#head.type
   }
   override get url(): string {
-    return this.#original.url
+    return this.#head.url
   }
   override get redirected(): boolean {
-    return this.#original.redirected
+    return this.#head.redirected
   }
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
     this.#stream ??= new Response(this.#used ? null : this.#bytes).body ?? new Response('').body!
@@ -825,7 +839,7 @@ class BufferedResponse extends BufferedBase {
       this.#stream = mine
       return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers })
     }
-    return new BufferedResponse(this.#original, this.#bytes)
+    return new BufferedResponse(this.#head, this.#bytes)
   }
 }
 

@@ -24,18 +24,20 @@ import { root } from './helpers/processes.js'
  * And +0.1 KB in /fetch, /ky and /openapi-fetch (+0.15 KB) for reading a small answer from Node's fetch to its
  * declared length only (undici's end-of-body steps skipped: about 5 % of a loopback request), and +0.15 KB
  * in the same three for the init built in one step from a plain header object (header placement, or a JSON
- * text body): about 3 µs per request, which brought fetch's header placement over its target.
+ * text body): about 3 µs per request, which brought fetch's header placement over its target. And +0.05 KB
+ * in the same three for a buffered answer that keeps the original's head, not the original (which, read
+ * to its declared length only, holds undici's fetch state: 21.7 KiB per held answer before, 1.5 after).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_700,
+    budget: 10_750,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_200 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_250 },
   axios: { code: "export * from './adapters/axios.ts'", budget: 4_250 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_250 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_000 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_300 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_050 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

@@ -2,6 +2,8 @@ import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { inspect } from 'node:util'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { withServiceToken } from '../../adapters/fetch.js'
@@ -216,6 +218,40 @@ describe('reading a small answer to its declared length only (Node’s own fetch
       expect(tokens).toEqual(['token-1', 'token-2'])
     } finally {
       manager.close()
+    }
+  })
+
+  it('does not keep the response it read: held answers cost no more than the bare fetch’s', async () => {
+    const text = JSON.stringify(WHOLE)
+    const world = await scripted((_index, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+      response.end(text)
+    })
+    // The original, read only to its declared length, still holds undici's fetch state (about 17 KiB).
+    const originals: Array<WeakRef<Response>> = []
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 3600 }), baseUrl: world.url })
+    const watched = withServiceToken(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await fetch(input, init)
+      originals.push(new WeakRef(response))
+      return response
+    }, manager)
+    try {
+      const held = await watched(`${world.url}/service/checkAddresses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+      expect(await held.json()).toEqual(WHOLE)
+      expect(held.url).toBe(`${world.url}/service/checkAddresses`)
+      expect(held.headers.get('content-length')).toBe(String(Buffer.byteLength(text)))
+      setFlagsFromString('--expose-gc')
+      const collect = runInNewContext('gc') as () => void
+      for (let round = 0; round < 3; round++) {
+        await new Promise((resolve) => setImmediate(resolve))
+        collect()
+      }
+      expect(originals).toHaveLength(1)
+      expect(originals[0]!.deref()).toBeUndefined()
+      expect(held.status).toBe(200)
+    } finally {
+      manager.close()
+      await world.close()
     }
   })
 
