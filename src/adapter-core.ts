@@ -797,7 +797,11 @@ class BufferedResponse extends BufferedBase {
     return this.#head.redirected
   }
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#stream ??= new Response(this.#used ? null : this.#bytes).body ?? new Response('').body!
+    if (this.#stream === undefined) {
+      this.#stream = new Response(this.#used ? '' : this.#bytes).body as ReadableStream<Uint8Array<ArrayBuffer>>
+      // Once a body method has read the bytes, the stream is as fetch leaves it then: locked.
+      if (this.#used) this.#stream.getReader()
+    }
     return this.#stream
   }
   override get bodyUsed(): boolean {
@@ -811,8 +815,16 @@ class BufferedResponse extends BufferedBase {
     return this.#bytes
   }
 
+  /** The stream, once `body` was looked at (then reads go through it, as fetch's own would). */
+  #streamed(): Response | undefined {
+    if (this.#stream === undefined) return undefined
+    if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read')
+    return new Response(this.#stream)
+  }
+
   override async arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.#stream !== undefined) return new Response(this.#stream).arrayBuffer()
+    const streamed = this.#streamed()
+    if (streamed !== undefined) return streamed.arrayBuffer()
     const bytes = this.#take()
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
   }
@@ -820,8 +832,8 @@ class BufferedResponse extends BufferedBase {
     return new Uint8Array(await this.arrayBuffer())
   }
   override async text(): Promise<string> {
-    if (this.#stream !== undefined) return new Response(this.#stream).text()
-    return decoder.decode(this.#take())
+    const streamed = this.#streamed()
+    return streamed !== undefined ? streamed.text() : decoder.decode(this.#take())
   }
   override async json(): Promise<unknown> {
     return JSON.parse(await this.text()) as unknown
@@ -837,7 +849,9 @@ class BufferedResponse extends BufferedBase {
     if (this.#stream !== undefined) {
       const [mine, theirs] = this.#stream.tee()
       this.#stream = mine
-      return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers })
+      const twin = new BufferedResponse(this.#head, this.#bytes)
+      twin.#stream = theirs
+      return twin
     }
     return new BufferedResponse(this.#head, this.#bytes)
   }

@@ -80,6 +80,30 @@ describe('the response handed on after the auth-error check', () => {
     }
   })
 
+  it('once read, its body is locked and a second read fails, as with fetch’s own response, also after body was looked at', async () => {
+    const plain = await fetch(`${server.url}/__emulator/stats`)
+    const response = await call()
+    for (const read of [plain, response]) {
+      await read.text()
+      expect(read.bodyUsed).toBe(true)
+      expect(read.body?.locked).toBe(true)
+      await expect(read.text()).rejects.toThrow(TypeError)
+      await expect(read.arrayBuffer()).rejects.toThrow(TypeError)
+    }
+  })
+
+  it('a clone made after body was looked at keeps the head (url, type, status)', async () => {
+    const response = await call()
+    expect(response.body).not.toBeNull()
+    const twin = response.clone()
+    expect(twin.url).toBe(response.url)
+    expect(twin.type).toBe(response.type)
+    expect(twin.status).toBe(200)
+    expect(twin.headers.get('content-type')).toBe(response.headers.get('content-type'))
+    expect(await twin.json()).toEqual(EXPECTED)
+    expect(await response.json()).toEqual(EXPECTED)
+  })
+
   it('blob keeps the content type', async () => {
     const blob = await (await call()).blob()
     expect(blob.type).toContain('application/json')
