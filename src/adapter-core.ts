@@ -809,8 +809,13 @@ class BufferedResponse extends BufferedBase {
     return this.#used || (this.#stream !== undefined && (this.#stream.locked || (!NODE_UNDICI && super.bodyUsed)))
   }
 
-  #take(): Uint8Array<ArrayBuffer> {
+  /** Throws as fetch's own response does when its body was read (or its stream taken) already. */
+  #refuseIfUsed(): void {
     if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read')
+  }
+
+  #take(): Uint8Array<ArrayBuffer> {
+    this.#refuseIfUsed()
     this.#used = true
     return this.#bytes
   }
@@ -818,7 +823,7 @@ class BufferedResponse extends BufferedBase {
   /** The stream, once `body` was looked at (then reads go through it, as fetch's own would). */
   #streamed(): Response | undefined {
     if (this.#stream === undefined) return undefined
-    if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read')
+    this.#refuseIfUsed()
     return new Response(this.#stream)
   }
 
