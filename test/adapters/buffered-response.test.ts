@@ -1,6 +1,4 @@
-import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { inspect } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -10,6 +8,7 @@ import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
 import type { EmulatorServer } from '../../src/emulator/index.js'
 import { createTokenManager } from '../../src/index.js'
+import { startServer } from '../helpers/http-server.js'
 
 /**
  * A small JSON answer is read once to look for A108P001 and handed on as a buffered Response. Whatever
@@ -128,27 +127,17 @@ describe('reading a small answer to its declared length only (Node’s own fetch
   const GROUP = { group: { u1: ['cfx:mine'] } }
   const WHOLE = { code: 1000, message: 'success', data: { list: Array.from({ length: 2_000 }, (_, index) => `cfx:address-${index}`) } }
 
-  /** A real server on 127.0.0.1 that answers each request with `answer(index)`, counting its connections. */
+  /** A real server on 127.0.0.1 that answers the n-th request (from 0) with `answer(n)`, and a wrapped fetch for it. */
   async function scripted(answer: (index: number, response: ServerResponse) => void) {
-    let requests = 0
-    let connections = 0
-    const api = createServer((request, response) => {
-      request.resume()
-      request.on('end', () => answer(requests++, response))
-    })
-    api.on('connection', () => connections++)
-    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`
-    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 3600 }), baseUrl: url })
+    const api = await startServer((_request, response) => answer(api.received.length - 1, response))
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 3600 }), baseUrl: api.url })
     const anyweb = withServiceToken(fetch, manager)
-    const post = () => anyweb(`${url}/service/checkAddresses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(GROUP) })
-    const close = () =>
-      new Promise<void>((resolve) => {
-        manager.close()
-        api.closeAllConnections()
-        api.close(() => resolve())
-      })
-    return { url, post, close, connections: () => connections }
+    const post = () => anyweb(`${api.url}/service/checkAddresses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(GROUP) })
+    const close = async () => {
+      manager.close()
+      await api.close()
+    }
+    return { url: api.url, post, close, connections: api.connections }
   }
 
   it('an answer in several chunks arrives whole, and the connection is used again', async () => {

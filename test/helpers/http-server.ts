@@ -18,6 +18,7 @@ type Handler = (request: Received, response: ServerResponse) => void
 async function startServer(initial: Handler) {
   let handler = initial
   const received: Received[] = []
+  let connections = 0
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -32,11 +33,14 @@ async function startServer(initial: Handler) {
       handler(entry, response)
     })
   })
+  server.on('connection', () => connections++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    /** How many connections clients opened so far. */
+    connections: () => connections,
     handle(next: Handler) {
       handler = next
     },
