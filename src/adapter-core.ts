@@ -514,15 +514,16 @@ async function readReleasing(body: ReadableStream<Uint8Array>): Promise<ArrayBuf
 /**
  * Reads `reader` to its end, or only until exactly `enough` bytes have come (more than that means the
  * declared length was wrong: then to the end); past `limit` bytes it cancels the stream and answers
- * `undefined`.
+ * `undefined`. `first` is a chunk already read from it.
  */
 async function readAll(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   limit: number,
   enough = Number.POSITIVE_INFINITY,
+  first?: Uint8Array,
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const chunks: Uint8Array[] = []
-  let size = 0
+  const chunks: Uint8Array[] = first === undefined ? [] : [first]
+  let size = first?.byteLength ?? 0
   while (size !== enough) {
     const { done, value } = await reader.read()
     if (done) break
@@ -903,21 +904,43 @@ function smallJsonLength(response: Response): number {
 }
 
 /**
- * The body of a small JSON answer of declared `length` ({@link smallJsonLength}). From the network
- * through Node's own fetch and without a content coding (so `length` is that of the bytes), it is read
- * up to that length and not one read further: the read that would only report the end makes undici
- * finish the fetch (its end-of-body steps and a resource-timing entry), about 5 % of a loopback request,
- * and tells the caller nothing. So such a request leaves no `performance` resource-timing entry, and
- * undici's fetch state stays with the original Response until it is collected (where a fetch answers
- * without the event loop ever turning, about 20 KiB per request until it does). Anything else (a Response
- * built in code, whose declared length may not match its body; Deno, Bun): `bytes()`.
+ * The reader of a small JSON answer of declared `length` ({@link smallJsonLength}) that is to be read
+ * up to that length and not one read further; `undefined` for an answer that is read with `bytes()`.
+ * From the network through Node's own fetch and without a content coding (so `length` is that of the
+ * bytes): the read that would only report the end makes undici finish the fetch (its end-of-body steps
+ * and a resource-timing entry), about 5 % of a loopback request, and tells the caller nothing. So such
+ * a request leaves no `performance` resource-timing entry, and undici's fetch state stays with the
+ * original Response until it is collected (where a fetch answers without the event loop ever turning,
+ * about 20 KiB per request until it does). Anything else (a Response built in code, whose declared
+ * length may not match its body; Deno, Bun) is read whole. The reader is kept, not released: the
+ * stream is never handed on (the {@link BufferedResponse} serves the bytes).
  */
-function readSmall(response: Response, length: number): Promise<Uint8Array<ArrayBuffer>> {
-  if (NODE_UNDICI && length > 0 && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')) {
-    // The reader is kept, not released: the stream is never handed on (the BufferedResponse serves the bytes).
-    return readAll(response.body!.getReader(), Number.POSITIVE_INFINITY, length) as Promise<Uint8Array<ArrayBuffer>>
-  }
+function declaredLengthReader(response: Response, length: number): ReadableStreamDefaultReader<Uint8Array> | undefined {
+  return NODE_UNDICI && length > 0 && response.type !== 'default' && response instanceof Response && !response.headers.has('content-encoding')
+    ? response.body!.getReader()
+    : undefined
+}
+
+/** The whole body of a small answer that is not read to its declared length only. */
+function wholeBody(response: Response): Promise<Uint8Array<ArrayBuffer>> {
   return typeof response.bytes === 'function' ? response.bytes() : response.arrayBuffer().then((buffer) => new Uint8Array(buffer))
+}
+
+/**
+ * What follows the first read of a small answer: the chunk itself when it is all the declared `length`
+ * on a buffer of its own (as undici's are: no copy), otherwise the rest read too ({@link readAll}).
+ */
+function afterFirstRead(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  length: number,
+  first: ReadableStreamReadResult<Uint8Array>,
+): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer> | undefined> {
+  if (first.done) return new Uint8Array(0)
+  const { value } = first
+  if (value.byteLength === length && value.byteOffset === 0 && value.buffer.byteLength === length && value.buffer instanceof ArrayBuffer) {
+    return value as Uint8Array<ArrayBuffer>
+  }
+  return readAll(reader, Number.POSITIVE_INFINITY, length, value)
 }
 
 /**
@@ -990,7 +1013,14 @@ async function replayIfRefused(
   let refused: boolean | Promise<boolean>
   const length = smallJsonLength(response)
   if (length !== -1) {
-    const bytes = await readSmall(response, length)
+    // The first read inline (not in a function of its own): most answers come in one chunk.
+    const reader = declaredLengthReader(response, length)
+    let bytes: Uint8Array<ArrayBuffer>
+    if (reader === undefined) bytes = await wholeBody(response)
+    else {
+      const read = afterFirstRead(reader, length, await reader.read())
+      bytes = read instanceof Promise ? (await read)! : read
+    }
     refused = refusesBytes(core, response, bytes, state.url)
     response = new BufferedResponse(response, bytes)
   } else {
