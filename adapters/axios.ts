@@ -2,7 +2,8 @@
  * anyweb-service-token/axios: interceptors that add the service token to an axios instance's requests.
  * @packageDocumentation
  */
-import type { AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
+import { getAdapter } from 'axios'
+import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import {
   appliesTo,
   bodyError,
@@ -22,27 +23,6 @@ import type { AdapterCore, AuthErrorState, IsAuthError, ServiceTokenAdapterOptio
 import type { TokenManager } from '../src/types.js'
 import { isPlainObject } from '../src/util.js'
 
-/**
- * What the request interceptor leaves for the response interceptor, on the config itself. A class, not
- * a plain object: axios' mergeConfig (run again on every config inside its adapters) deep-copies plain
- * objects under any enumerable key, which for this one cost a tenth of a request.
- */
-class RequestState {
-  constructor(
-    readonly token: string,
-    /** The config as the caller made it, before the token was placed: what a replay sends. */
-    readonly original: AxiosRequestConfig,
-    readonly replayed: boolean,
-  ) {}
-}
-
-/** Enumerable, so it survives interceptors that copy the config with `{ ...config }`. */
-const STATE = Symbol('anyweb-service-token.state')
-/** Marks a replay's config; enumerable symbols survive axios' mergeConfig. */
-const REPLAY = Symbol('anyweb-service-token.replay')
-
-type TaggedConfig = InternalAxiosRequestConfig & { [STATE]?: RequestState; [REPLAY]?: true }
-
 function withQueryParam(params: unknown, name: string, token: string): unknown {
   if (params instanceof URLSearchParams) {
     const copy = new URLSearchParams(params)
@@ -52,25 +32,29 @@ function withQueryParam(params: unknown, name: string, token: string): unknown {
   return { ...(isPlainObject(params) ? params : {}), [name]: token }
 }
 
+function isEmptyData(data: unknown): boolean {
+  return data === undefined || data === null || data === ''
+}
+
 /**
- * The caller's `data` with the token added; axios serialises it afterwards as it would have. The content
- * type matters to a string only, so it is looked up (in AxiosHeaders, not free) only then.
+ * The request body as axios' `transformRequest` left it, with the token added: a JSON text (also from
+ * a plain object, or from no body at all), an urlencoded text, or `FormData`. The content type matters
+ * to a text only, so it is looked up (in AxiosHeaders, not free) only then.
  */
-function dataWithToken(data: unknown, headers: { getContentType(): unknown }, field: string, token: string): unknown {
-  if (data === undefined || data === null || data === '') return { [field]: token }
-  if (isPlainObject(data)) return { ...data, [field]: token }
-  if (data instanceof URLSearchParams) {
-    const copy = new URLSearchParams(data)
-    copy.set(field, token)
-    return copy
-  }
-  if (typeof FormData !== 'undefined' && data instanceof FormData) return formWithToken(data, field, token)
+function dataWithToken(data: unknown, headers: AxiosHeaders, field: string, token: string): unknown {
   if (typeof data === 'string') {
     const contentType = headers.getContentType()
-    return typeof contentType === 'string' && /^application\/x-www-form-urlencoded\b/i.test(contentType)
-      ? injectUrlEncoded(data, field, token)
-      : injectJsonText(data, field, token)
+    if (typeof contentType === 'string' && /^application\/x-www-form-urlencoded\b/i.test(contentType)) return injectUrlEncoded(data, field, token)
+    if (data !== '') return injectJsonText(data, field, token)
   }
+  if (isEmptyData(data) || isPlainObject(data)) {
+    // No body (the interceptor gives one, unless the URL changed after it), or an object a custom
+    // transformRequest left as it is: sent as JSON.
+    headers.setContentType('application/json')
+    return JSON.stringify({ ...(isPlainObject(data) ? data : {}), [field]: token })
+  }
+  if (data instanceof URLSearchParams) return injectUrlEncoded(data.toString(), field, token)
+  if (typeof FormData !== 'undefined' && data instanceof FormData) return formWithToken(data, field, token)
   throw bodyError('axios `data` is neither an object, a string, URLSearchParams nor FormData.')
 }
 
@@ -149,52 +133,64 @@ function isAxiosErrorWithResponse(error: unknown): error is { response: AxiosRes
     typeof (error as { response?: unknown }).response === 'object' && (error as { response?: unknown }).response !== null
 }
 
-/**
- * The config as it is now, for a replay: its own enumerable members (symbols too, as a spread copies
- * them) and its headers as a plain object. Copied member by member: axios builds each request's config
- * key by key on a null prototype, so the engine keeps it as a dictionary, and a spread of such an
- * object takes a slow path (three times the time of this loop, the largest cost of the interceptor).
- */
-function snapshotOf(config: InternalAxiosRequestConfig): AxiosRequestConfig {
-  const copy: Record<PropertyKey, unknown> = {}
-  const source = config as unknown as Record<PropertyKey, unknown>
-  for (const key in source) if (Object.hasOwn(source, key)) copy[key] = source[key]
-  for (const symbol of Object.getOwnPropertySymbols(source)) {
-    if (Object.prototype.propertyIsEnumerable.call(source, symbol)) copy[symbol] = source[symbol]
-  }
-  copy['headers'] = config.headers.toJSON()
-  return copy as AxiosRequestConfig
+/** What a request sends before the token is placed: what a replay starts from again. */
+interface Unplaced {
+  readonly data: unknown
+  readonly params: unknown
+  /** The headers as own members (what AxiosHeaders keeps): the adapters add to them (content-length…). */
+  readonly headers: Record<string, unknown>
 }
 
+function unplaced(config: InternalAxiosRequestConfig): Unplaced {
+  return { data: config.data, params: config.params, headers: { ...config.headers } }
+}
+
+/** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
 function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token: string): void {
   const { placement } = core
   if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
   else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
-  else {
-    config.data = dataWithToken(config.data, config.headers, placement.field, token)
-  }
+  else config.data = dataWithToken(config.data, config.headers, placement.field, token)
+  // No redirect is ever followed with the token (both adapters; the 3xx goes through validateStatus).
+  config.maxRedirects = 0
+}
+
+/** `config` as it was before the token went in, for a replay. */
+function restore(config: InternalAxiosRequestConfig, before: Unplaced): void {
+  config.data = before.data
+  config.params = before.params
+  const Headers = config.headers.constructor as new (init: Record<string, unknown>) => AxiosHeaders
+  config.headers = new Headers(before.headers)
 }
 
 /**
- * Adds a request and a response interceptor to `instance`: requests to the API's origin get a valid
- * service token, and a request whose token was refused is replayed once (through `instance.request`)
- * with a new one. Works with axios' Node http adapter and with `adapter: 'fetch'`.
+ * Gives an axios instance's requests to the API's origin a valid service token, and replays a request
+ * whose token was refused once with a new one. Works with axios' Node http adapter, with
+ * `adapter: 'fetch'`, and with an adapter of your own.
+ *
+ * How: a synchronous request interceptor wraps the request's adapter, and the token is placed there,
+ * after every interceptor and `transformRequest`; the auth-error check and the replay happen there too,
+ * before `transformResponse`. So your interceptors run once per call, see requests without the token
+ * and only the final response (after any replay), and a call costs no extra promise hops.
  *
  * Behaviour:
- * - Body placement works on `data` before axios serialises it: plain objects (also when axios sends
- *   them urlencoded or multipart), JSON or urlencoded strings, `URLSearchParams`, `FormData`; other data
- *   (Buffer, streams) is rejected with a `ConfigurationError`. Empty `data` becomes `{ serviceToken }`.
+ * - Body placement adds the field to the body as `transformRequest` made it: a JSON text (plain
+ *   objects; also no body at all, which becomes `{"serviceToken":…}`), an urlencoded text (objects sent
+ *   urlencoded, `URLSearchParams`), or `FormData` (objects sent multipart). Other data (Buffer, streams)
+ *   is rejected with a `ConfigurationError`.
  * - Redirects: tokened requests are sent with `maxRedirects: 0` (both adapters), so no redirect is ever
  *   followed with the token; the 3xx response goes through `validateStatus` (rejected by default).
- * - The replay goes through `instance.request`, so the instance's interceptors run on it too: attach
- *   this after your own interceptors so that each runs once per attempt.
+ * - The replay sends the same request again with the new token, through the same adapter: your
+ *   interceptors do not run again, and `transformResponse` runs once, on the final answer. A replay that
+ *   fails again is returned as is.
  * - Errors: the request rejects with the manager's {@link ServiceTokenError} (not an AxiosError) when no
- *   token can be had, with `config.signal.reason` when aborted while waiting, otherwise as axios does.
+ *   token can be had; an abort while waiting for it rejects with axios' `CanceledError`, as every aborted axios
+ *   request does; otherwise as axios does.
  *
  * @param instance - An axios instance (or the default `axios`).
  * @param manager - The token manager (from `createTokenManager`).
  * @param options - See {@link ServiceTokenAdapterOptions}.
- * @returns `detach()`, which ejects both interceptors.
+ * @returns `detach()`, which ejects the interceptor (requests already under way finish as they began).
  * @throws {ConfigurationError} synchronously, for invalid options, or when the manager has no `baseUrl`
  *   and no `origins` is given.
  *
@@ -221,40 +217,45 @@ function attachServiceToken(
   }
   const core = createAdapterCore(manager, options)
 
-  // Neither hook is an async function: axios chains them with `then`, and a plain value returned there
-  // costs no promise of ours and no extra turns; a promise is returned only when there is a wait.
-  function onRequest(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
-    if (!appliesTo(core, targetOf(config), config.method ?? 'get')) return config
-    const original = snapshotOf(config)
-    const now = tokenNow(core, signalOf(config))
-    return typeof now === 'string' ? tokened(config, original, now) : now.then((token) => tokened(config, original, token))
-  }
-
-  function tokened(config: InternalAxiosRequestConfig, original: AxiosRequestConfig, token: string): InternalAxiosRequestConfig {
-    const tagged = config as TaggedConfig
-    placeToken(core, config, token)
-    config.maxRedirects = 0
-    tagged[STATE] = new RequestState(token, original, tagged[REPLAY] === true)
-    return config
-  }
-
-  function settle(response: AxiosResponse, error: unknown): AxiosResponse | Promise<AxiosResponse> {
-    const state = (response.config as TaggedConfig | undefined)?.[STATE]
-    if (state !== undefined && !state.replayed) {
-      // Answered at once in the common case, so a response that is fine takes no extra turn.
-      const verdict = refuses(response)
-      if (verdict === true) return replay(state)
-      if (verdict !== false) return verdict.then((refused) => (refused ? replay(state) : passOn(response, error)))
+  /**
+   * The request's adapter, wrapped. Where the request goes is judged here, at dispatch, from the config
+   * as it is sent: an interceptor that ran after this one may have changed it.
+   */
+  function withToken(given: AxiosRequestConfig['adapter']): AxiosAdapter {
+    return function serviceTokenAdapter(config) {
+      try {
+        const adapter = getAdapter(given ?? instance.defaults.adapter, config)
+        if (!appliesTo(core, targetOf(config), config.method ?? 'get')) return adapter(config)
+        const now = tokenNow(core, signalOf(config))
+        return typeof now === 'string' ? exchange(adapter, config, now) : now.then((token) => exchange(adapter, config, token))
+      } catch (error) {
+        return Promise.reject(error)
+      }
     }
-    return passOn(response, error)
   }
 
-  async function replay(state: RequestState): Promise<AxiosResponse> {
-    await renewToken(core, state.token, signalOf(state.original))
-    const again: AxiosRequestConfig & { [REPLAY]: true } = { ...state.original, [REPLAY]: true }
-    return instance.request(again)
+  /** Sends with `token`; on an auth error renews it (compare-and-invalidate) and sends once more. */
+  async function exchange(adapter: AxiosAdapter, config: InternalAxiosRequestConfig, token: string): Promise<AxiosResponse> {
+    const before = unplaced(config)
+    placeToken(core, config, token)
+    let response: AxiosResponse
+    let error: unknown
+    try {
+      response = await adapter(config)
+    } catch (caught) {
+      if (!isAxiosErrorWithResponse(caught)) throw caught
+      response = caught.response
+      error = caught
+    }
+    const verdict = refuses(response)
+    if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
+    const fresh = await renewToken(core, token, signalOf(config))
+    restore(config, before)
+    placeToken(core, config, fresh)
+    return adapter(config)
   }
 
+  /** The response as the adapter gives it (before transformResponse): for JSON, usually a text. */
   function refuses(response: AxiosResponse): boolean | Promise<boolean> {
     if (core.isAuthError !== defaultIsAuthError) return core.isAuthError(authStateOf(response))
     const { data } = response
@@ -263,17 +264,23 @@ function attachServiceToken(
     return decodedRefuses(response.status, data, decoded ? contentTypeOf(response.headers) : null)
   }
 
-  const requestId = instance.interceptors.request.use(onRequest)
-  const responseId = instance.interceptors.response.use(
-    (response) => settle(response, undefined),
-    (error: unknown) => (isAxiosErrorWithResponse(error) ? settle(error.response, error) : Promise.reject(error)),
+  // Synchronous: axios then calls it inline, with no promise hop, and dispatches at once.
+  const requestId = instance.interceptors.request.use(
+    (config) => {
+      // No body, with body placement: an empty object for transformRequest to serialise (as JSON unless
+      // the caller chose another content type), which the field then goes into.
+      if (core.placement.in === 'body' && isEmptyData(config.data) && appliesTo(core, targetOf(config), config.method ?? 'get')) config.data = {}
+      config.adapter = withToken(config.adapter)
+      return config
+    },
+    undefined,
+    { synchronous: true },
   )
   let attached = true
   return function detach(): void {
     if (!attached) return
     attached = false
     instance.interceptors.request.eject(requestId)
-    instance.interceptors.response.eject(responseId)
   }
 }
 

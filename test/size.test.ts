@@ -27,17 +27,20 @@ import { root } from './helpers/processes.js'
  * text body): about 3 µs per request, which brought fetch's header placement over its target. And +0.05 KB
  * in the same three for a buffered answer that keeps the original's head, not the original (which, read
  * to its declared length only, holds undici's fetch state: 21.7 KiB per held answer before, 1.5 after).
+ * And +0.1 KB in the same three for a small answer's first read made inline in the exchange, its chunk
+ * kept without a copy when it holds the whole answer: 2.9 µs less per request. (/axios shrank: its token
+ * is placed in a wrapped adapter, with no config snapshot and no response interceptor.)
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_750,
+    budget: 10_850,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_250 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_350 },
   axios: { code: "export * from './adapters/axios.ts'", budget: 4_250 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_300 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_050 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_400 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_150 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

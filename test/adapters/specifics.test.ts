@@ -242,7 +242,7 @@ describe('axios', () => {
     expect(second.received).toHaveLength(0)
   })
 
-  it('detach() removes the interceptors', async () => {
+  it('detach() removes the interceptor', async () => {
     const { api, source, manager } = await refusingFirstToken()
     const instance = axios.create({ baseURL: api.url })
     const detach = attachServiceToken(instance, manager)
@@ -251,6 +251,94 @@ describe('axios', () => {
     await instance.post(CHECK, { a: 1 }, { validateStatus: () => true })
     expect(api.received[0]?.body).toBe('{"a":1}')
     expect(source.count).toBe(0)
+  })
+
+  for (const adapter of ['http', 'fetch'] as const) {
+    it(`${adapter}: a replay whose token is longer sends its whole body (the first attempt's content-length is not kept)`, async () => {
+      const api = await startServer((request, response) =>
+        tokenOf(request) === 'short'
+          ? json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null })
+          : json(response, { code: 1000, message: 'success', data: { echo: request.body, length: request.headers['content-length'] } }),
+      )
+      let issued = 0
+      const manager = createTokenManager({
+        source: async () => ({ token: ++issued === 1 ? 'short' : `a-much-longer-token-${'x'.repeat(40)}`, expiresIn: 3600 }),
+        baseUrl: api.url,
+      })
+      cleanups.push(() => api.close(), () => manager.close())
+      const instance = axios.create({ baseURL: api.url, adapter })
+      attachServiceToken(instance, manager)
+      const { data } = await instance.post<{ data: { echo: string; length: string } }>(CHECK, { a: 1 })
+      expect(JSON.parse(data.data.echo)).toEqual({ a: 1, serviceToken: `a-much-longer-token-${'x'.repeat(40)}` })
+      expect(Number(data.data.length)).toBe(Buffer.byteLength(data.data.echo))
+      expect(api.received).toHaveLength(2)
+    })
+  }
+
+  it('interceptors run once per call: requests without the token, and the final response after a replay', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const instance = axios.create({ baseURL: api.url })
+    const seen: unknown[] = []
+    const answers: unknown[] = []
+    instance.interceptors.request.use((config) => {
+      seen.push(config.data)
+      return config
+    })
+    attachServiceToken(instance, manager)
+    instance.interceptors.request.use((config) => {
+      seen.push(config.data)
+      return config
+    })
+    instance.interceptors.response.use((response) => {
+      answers.push(response.status)
+      return response
+    })
+    const { data } = await instance.post<{ data: { echo: string } }>(CHECK, { a: 1 })
+    expect(JSON.parse(data.data.echo)).toEqual({ a: 1, serviceToken: 'token-2' })
+    expect(seen).toEqual([{ a: 1 }, { a: 1 }])
+    expect(answers).toEqual([200])
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('where a request goes is judged when it is sent: an interceptor that sends it elsewhere after this one gets no token there', async () => {
+    const { api, source, manager } = await refusingFirstToken()
+    const elsewhere = await startServer((_request, response) => json(response, { code: 1000, message: 'success', data: null }))
+    cleanups.push(() => elsewhere.close())
+    const instance = axios.create({ baseURL: api.url })
+    // Registered before attachServiceToken, so axios runs it after the adapter's interceptor.
+    instance.interceptors.request.use((config) => {
+      config.baseURL = elsewhere.url
+      return config
+    })
+    attachServiceToken(instance, manager)
+    await instance.post(CHECK, { a: 1 })
+    expect(elsewhere.received.map((request) => request.body)).toEqual(['{"a":1}'])
+    expect(api.received).toHaveLength(0)
+    expect(source.count).toBe(0)
+  })
+
+  it('an adapter chosen for one request (or one of your own) is wrapped too', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const instance = axios.create({ baseURL: api.url, adapter: 'http' })
+    attachServiceToken(instance, manager)
+    const used: string[] = []
+    const fetchAdapter = axios.getAdapter('fetch')
+    const mine = (config: Parameters<typeof fetchAdapter>[0]) => {
+      used.push('mine')
+      return fetchAdapter(config)
+    }
+    await instance.post(CHECK, { a: 1 }, { adapter: mine }) // refused, replayed through it
+    await instance.post(CHECK, { b: 2 }, { adapter: 'fetch' })
+    expect(used).toEqual(['mine', 'mine'])
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2', 'token-2'])
+  })
+
+  it('no body with an urlencoded content type of your choice gets the field urlencoded', async () => {
+    const { api, manager } = await acceptingWorld()
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    await instance.post(CHECK, undefined, { headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect(api.received[0]?.body).toBe('serviceToken=token-1')
   })
 
   it('manager errors reject the call with the typed error, not an AxiosError', async () => {

@@ -30,6 +30,11 @@ interface Driver {
   name: string
   /** Whether redirects to allowed origins are followed by the adapter (axios returns every redirect). */
   followsAllowedRedirects: boolean
+  /**
+   * What an abort rejects with: the signal's reason, or (axios) a CanceledError, as axios turns every
+   * rejection of an aborted request's adapter into one.
+   */
+  abortsWith: 'reason' | 'CanceledError'
   client(manager: TokenManager, options?: ServiceTokenAdapterOptions): (call: Call) => Promise<Outcome>
 }
 
@@ -49,6 +54,7 @@ async function outcomeOf(response: Response): Promise<Outcome> {
 const fetchDriver: Driver = {
   name: 'fetch',
   followsAllowedRedirects: true,
+  abortsWith: 'reason',
   client(manager, options) {
     const wrapped = withServiceToken(globalThis.fetch, manager, options)
     return async (call) => {
@@ -65,6 +71,7 @@ function axiosDriver(adapter: 'http' | 'fetch'): Driver {
   return {
     name: `axios (${adapter})`,
     followsAllowedRedirects: false,
+    abortsWith: 'CanceledError',
     client(manager, options) {
       const instance = axios.create({ adapter, validateStatus: () => true, responseType: 'text', transformResponse: [(data: unknown) => data] })
       attachServiceToken(instance, manager, options)
@@ -87,6 +94,7 @@ function axiosDriver(adapter: 'http' | 'fetch'): Driver {
 const kyDriver: Driver = {
   name: 'ky',
   followsAllowedRedirects: true,
+  abortsWith: 'reason',
   client(manager, options) {
     const api = ky.create({ hooks: serviceTokenHooks(manager, options), throwHttpErrors: false, timeout: false })
     return async (call) => {
@@ -109,6 +117,7 @@ function openapiFetchDriver(via: 'middleware' | 'fetch option'): Driver {
   return {
     name: via === 'middleware' ? 'openapi-fetch' : 'openapi-fetch (fetch option)',
     followsAllowedRedirects: true,
+    abortsWith: 'reason',
     client(manager, options) {
       // Untyped paths: the matrix sends to arbitrary URLs; the typed client has its own tests.
       type Paths = Record<string, Record<string, unknown>>
