@@ -82,6 +82,8 @@ interface AdapterCore {
   readonly origins: ReadonlySet<string>
   /** `origin + pathname` of the token endpoint, which is never touched. */
   readonly tokenEndpoint: string | undefined
+  /** The URL text {@link allowsLiteral} judged last, and its answer: most calls repeat a few URLs. */
+  readonly lastLiteral: { url: string; allowed: boolean | undefined }
 }
 
 /** A caller's request kept so it can be sent again: its head and its body, buffered when possible. */
@@ -188,7 +190,7 @@ function createAdapterCore(manager: TokenManager, options: ServiceTokenAdapterOp
     const url = new URL(manager.tokenUrl)
     tokenEndpoint = url.origin + url.pathname
   }
-  return Object.freeze({ manager, placement, isAuthError, origins: new Set(origins), tokenEndpoint })
+  return Object.freeze({ manager, placement, isAuthError, origins: new Set(origins), tokenEndpoint, lastLiteral: { url: '', allowed: undefined } })
 }
 
 function parseUrl(value: string | URL): URL | undefined {
@@ -212,15 +214,21 @@ const LITERAL_PATH = /\/[\w\-~!$&'()*+,;=:@/]*(?=[?#]|$)/y
  * percent of a loopback request); `undefined` for any other text.
  */
 function allowsLiteral(core: AdapterCore, url: string): boolean | undefined {
+  const last = core.lastLiteral
+  if (url === last.url) return last.allowed
+  let allowed: boolean | undefined
   for (const origin of core.origins) {
     if (!url.startsWith(origin)) continue
     LITERAL_PATH.lastIndex = origin.length
     if (!LITERAL_PATH.test(url)) continue
     // The path ends where the match does: it is the token endpoint's exactly when it ends as far in and starts so.
     const endpoint = core.tokenEndpoint
-    return endpoint === undefined || LITERAL_PATH.lastIndex !== endpoint.length || !url.startsWith(endpoint)
+    allowed = endpoint === undefined || LITERAL_PATH.lastIndex !== endpoint.length || !url.startsWith(endpoint)
+    break
   }
-  return undefined
+  last.url = url
+  last.allowed = allowed
+  return allowed
 }
 
 /** Whether the token may be sent to `url`: an allowed origin, and not the token endpoint itself. */
