@@ -236,6 +236,17 @@ describe.each(drivers)('$name', (driver) => {
       expect(source.count).toBe(0)
     })
 
+    it('one client alternating between the API and another origin: the token goes to the API only', async () => {
+      const { api, manager } = await recordingWorld()
+      const call = driver.client(manager)
+      const json = { 'content-type': 'application/json' }
+      for (const url of [api.url + CHECK, `${second.url}/anything`, api.url + CHECK, `${second.url}/anything`]) {
+        await call({ url, body: '{"a":1}', headers: json })
+      }
+      expect(api.received.map(carriesAnyToken)).toEqual([true, true])
+      expect(second.received.map(carriesAnyToken)).toEqual([false, false])
+    })
+
     it.each([301, 302, 303, 307, 308])('a %i redirect to another origin never carries the token there', async (status) => {
       const { api, manager } = await recordingWorld((_request, response) => {
         response.writeHead(status, { location: `${second.url}/stolen` })
