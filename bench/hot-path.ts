@@ -10,7 +10,7 @@ import type { Placement, Send } from './clients.js'
 import { fixed, log, measureBlock, median, percentile, report, rounds, runJsonChild } from './lib.js'
 
 /** Pairs of blocks per client and placement, and requests per block. */
-const BLOCKS = 2 * Math.ceil(rounds(12) / 2)
+const BLOCKS = 2 * Math.ceil(rounds(24) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 const CONCURRENCY = 16
 /** `BENCH_HOT_CLIENTS=fetch,ky` measures only those clients (to look at one closely; BENCHMARKS.md wants them all). */
