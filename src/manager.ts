@@ -108,9 +108,12 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   function schedule(token: StoredToken, previous: Entry | undefined, at: number): Entry {
     const soft = Math.min(config.refreshWindow, (token.expiresAt - token.issuedAt) / 2)
     const blockAt = blockAtOf(token)
-    // Jitter moves the refresh towards expiry by up to half the soft window, so that many processes
-    // holding the same token do not all refresh at the same instant.
-    let refreshAt = Math.min(token.expiresAt - soft * (1 - 0.5 * random()), blockAt)
+    // Jitter moves the refresh towards expiry, so that many processes holding the same token do not all
+    // refresh at the same instant: by up to half the time from the soft window's start to the hard
+    // window's, so that at least the other half is left for the refresh before any caller would wait
+    // (with short lifetimes the two windows' starts come close: a quarter and a half of the lifetime).
+    const start = token.expiresAt - soft
+    let refreshAt = Math.min(start + Math.max(0, blockAt - start) * 0.5 * random(), blockAt)
     if (previous !== undefined && token.expiresAt <= previous.expiresAt) {
       // The provider handed back a token that expires no later than the last one: asking again at once
       // would get the same answer, so back off by half the time left (at least minRefreshInterval).

@@ -136,16 +136,30 @@ describe('soft window (refresh ahead)', () => {
     expect(counter.count).toBe(2)
   })
 
-  it('is capped at half the lifetime and jittered towards expiry', async () => {
+  it('is capped at half the lifetime and jittered towards expiry, never up to the hard window', async () => {
     const clock = useFakeClock()
     const counter = countingSource({ auto: true, expiresIn: 60 })
     const manager = createTokenManager({ source: counter.source, now: clock.now, random: () => 0.5 })
     await manager.getToken()
-    // soft = min(300 s, 60 s / 2) = 30 s; random 0.5 moves the start by a quarter of it: 22.5 s before expiry.
-    await clock.advance(37_499)
+    // soft = min(300 s, 60 s / 2) = 30 s, hard = min(10 s, 60 s / 4) = 10 s; random 0.5 moves the start by
+    // a quarter of the 20 s between the two windows' starts: 25 s before expiry.
+    await clock.advance(34_999)
     await manager.getToken()
     expect(counter.count).toBe(1)
     await clock.advance(1)
+    await manager.getToken()
+    await flush()
+    expect(counter.count).toBe(2)
+  })
+
+  it('with a short lifetime the refresh, however jittered, starts well before callers would wait', async () => {
+    const clock = useFakeClock()
+    const counter = countingSource({ auto: true, expiresIn: 2 })
+    const manager = createTokenManager({ source: counter.source, now: clock.now, random: () => 0.999 })
+    await manager.getToken()
+    // soft = 1 s, hard = 0.5 s: the latest start is a quarter of the 0.5 s between them after 1 s, about
+    // 1.25 s, leaving 0.25 s before the hard window (jittered by half the soft window, it was 1.4995 s).
+    await clock.advance(1_250)
     await manager.getToken()
     await flush()
     expect(counter.count).toBe(2)
