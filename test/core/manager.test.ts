@@ -136,30 +136,24 @@ describe('soft window (refresh ahead)', () => {
     expect(counter.count).toBe(2)
   })
 
-  it('is capped at half the lifetime and jittered towards expiry, never up to the hard window', async () => {
+  // Capped at half the lifetime; its start jittered towards expiry by up to half the time between the
+  // soft and the hard window's starts, never up to the hard window.
+  it.each([
+    // soft = min(300 s, 60 s / 2) = 30 s, hard = min(10 s, 60 s / 4) = 10 s: random 0.5 moves the start by a
+    // quarter of the 20 s between them, to 25 s before expiry.
+    { lifetime: 60, random: 0.5, startsAt: 35_000 },
+    // soft = 1 s, hard = 0.5 s: at most a quarter of the 0.5 s between them, about 1.25 s after issue, leaving
+    // 0.25 s before anyone would wait (jittered by half the soft window, it started at 1.4995 s).
+    { lifetime: 2, random: 0.999, startsAt: 1_250 },
+  ])('a $lifetime s token with random() = $random is refreshed from $startsAt ms on', async ({ lifetime, random, startsAt }) => {
     const clock = useFakeClock()
-    const counter = countingSource({ auto: true, expiresIn: 60 })
-    const manager = createTokenManager({ source: counter.source, now: clock.now, random: () => 0.5 })
+    const counter = countingSource({ auto: true, expiresIn: lifetime })
+    const manager = createTokenManager({ source: counter.source, now: clock.now, random: () => random })
     await manager.getToken()
-    // soft = min(300 s, 60 s / 2) = 30 s, hard = min(10 s, 60 s / 4) = 10 s; random 0.5 moves the start by
-    // a quarter of the 20 s between the two windows' starts: 25 s before expiry.
-    await clock.advance(34_999)
+    await clock.advance(startsAt - 1)
     await manager.getToken()
     expect(counter.count).toBe(1)
     await clock.advance(1)
-    await manager.getToken()
-    await flush()
-    expect(counter.count).toBe(2)
-  })
-
-  it('with a short lifetime the refresh, however jittered, starts well before callers would wait', async () => {
-    const clock = useFakeClock()
-    const counter = countingSource({ auto: true, expiresIn: 2 })
-    const manager = createTokenManager({ source: counter.source, now: clock.now, random: () => 0.999 })
-    await manager.getToken()
-    // soft = 1 s, hard = 0.5 s: the latest start is a quarter of the 0.5 s between them after 1 s, about
-    // 1.25 s, leaving 0.25 s before the hard window (jittered by half the soft window, it was 1.4995 s).
-    await clock.advance(1_250)
     await manager.getToken()
     await flush()
     expect(counter.count).toBe(2)
