@@ -2,7 +2,7 @@
  * anyweb-service-token/axios: interceptors that add the service token to an axios instance's requests.
  * @packageDocumentation
  */
-import { getAdapter } from 'axios'
+import { getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import {
   appliesTo,
@@ -29,7 +29,8 @@ function withQueryParam(params: unknown, name: string, token: string): unknown {
     copy.set(name, token)
     return copy
   }
-  return { ...(isPlainObject(params) ? params : {}), [name]: token }
+  // A class instance's own fields are what axios serialises too.
+  return { ...(typeof params === 'object' && params !== null ? params : {}), [name]: token }
 }
 
 function isEmptyData(data: unknown): boolean {
@@ -133,16 +134,20 @@ function isAxiosErrorWithResponse(error: unknown): error is { response: AxiosRes
     typeof (error as { response?: unknown }).response === 'object' && (error as { response?: unknown }).response !== null
 }
 
-/** What a request sends before the token is placed: what a replay starts from again. */
+/**
+ * What a request's config holds before the token is placed: what a replay starts from again, and what
+ * the config is left with afterwards (the caller may log it or send it again, even elsewhere).
+ */
 interface Unplaced {
   readonly data: unknown
   readonly params: unknown
   /** The headers as own members (what AxiosHeaders keeps): the adapters add to them (content-length…). */
   readonly headers: Record<string, unknown>
+  readonly maxRedirects: number | undefined
 }
 
 function unplaced(config: InternalAxiosRequestConfig): Unplaced {
-  return { data: config.data, params: config.params, headers: { ...config.headers } }
+  return { data: config.data, params: config.params, headers: { ...config.headers }, maxRedirects: config.maxRedirects }
 }
 
 /** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
@@ -150,17 +155,52 @@ function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token
   const { placement } = core
   if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
   else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
-  else config.data = dataWithToken(config.data, config.headers, placement.field, token)
+  else {
+    config.data = dataWithToken(config.data, config.headers, placement.field, token)
+    // A length given by the caller (or left by an earlier send of this config) no longer fits the body.
+    config.headers.delete('content-length')
+  }
   // No redirect is ever followed with the token (both adapters; the 3xx goes through validateStatus).
   config.maxRedirects = 0
 }
 
-/** `config` as it was before the token went in, for a replay. */
+/** `config` as it was before the token went in. */
 function restore(config: InternalAxiosRequestConfig, before: Unplaced): void {
   config.data = before.data
   config.params = before.params
   const Headers = config.headers.constructor as new (init: Record<string, unknown>) => AxiosHeaders
   config.headers = new Headers(before.headers)
+  if (before.maxRedirects === undefined) delete config.maxRedirects
+  else config.maxRedirects = before.maxRedirects
+}
+
+/**
+ * Before transformRequest, with body placement, for a request the token will go with: a body it could
+ * not put the field into is made one it can. No body becomes an empty object (serialised as JSON unless
+ * the caller chose another content type); an object sent multipart becomes a web `FormData` by axios'
+ * own rules (in Node axios would make a one-shot `form-data` stream of it); a JSON object text with no
+ * content type is labelled JSON (axios would label it urlencoded).
+ */
+function prepareBody(config: InternalAxiosRequestConfig): void {
+  let { data } = config
+  if (isEmptyData(data)) data = config.data = {}
+  if (isPlainObject(data)) {
+    const type = config.headers.getContentType()
+    if (typeof type === 'string' && /^multipart\/form-data\b/i.test(type)) config.data = toFormData(data, new FormData(), config.formSerializer)
+  } else if (typeof data === 'string' && config.headers.getContentType() === undefined && /^\s*\{/.test(data)) {
+    config.headers.setContentType('application/json')
+  }
+}
+
+/** Lets go of a refused answer's body when it is a stream (`responseType: 'stream'`): its socket is freed. */
+function discardData(data: unknown): void {
+  if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) data.cancel().catch(() => undefined)
+  else if (typeof (data as { destroy?: unknown } | null)?.destroy === 'function') (data as { destroy(): void }).destroy()
+}
+
+/** The wrapper {@link attachServiceToken} puts in place of a request's adapter (named so it is found again). */
+function isServiceTokenAdapter(adapter: unknown): boolean {
+  return typeof adapter === 'function' && adapter.name === 'serviceTokenAdapter'
 }
 
 /**
@@ -227,32 +267,48 @@ function attachServiceToken(
         const adapter = getAdapter(given ?? instance.defaults.adapter, config)
         if (!appliesTo(core, targetOf(config), config.method ?? 'get')) return adapter(config)
         const now = tokenNow(core, signalOf(config))
-        return typeof now === 'string' ? exchange(adapter, config, now) : now.then((token) => exchange(adapter, config, token))
+        return typeof now === 'string' ? exchange(adapter, config, now, given) : now.then((token) => exchange(adapter, config, token, given))
       } catch (error) {
         return Promise.reject(error)
       }
     }
   }
 
-  /** Sends with `token`; on an auth error renews it (compare-and-invalidate) and sends once more. */
-  async function exchange(adapter: AxiosAdapter, config: InternalAxiosRequestConfig, token: string): Promise<AxiosResponse> {
+  /**
+   * Sends with `token`; on an auth error renews it (compare-and-invalidate) and sends once more. The
+   * config is then left as it came (no token in it, its own adapter): `response.config` and
+   * `error.config` can be logged, or sent again, safely.
+   */
+  async function exchange(
+    adapter: AxiosAdapter,
+    config: InternalAxiosRequestConfig,
+    token: string,
+    given: AxiosRequestConfig['adapter'],
+  ): Promise<AxiosResponse> {
     const before = unplaced(config)
-    placeToken(core, config, token)
-    let response: AxiosResponse
-    let error: unknown
     try {
-      response = await adapter(config)
-    } catch (caught) {
-      if (!isAxiosErrorWithResponse(caught)) throw caught
-      response = caught.response
-      error = caught
+      placeToken(core, config, token)
+      let response: AxiosResponse
+      let error: unknown
+      try {
+        response = await adapter(config)
+      } catch (caught) {
+        if (!isAxiosErrorWithResponse(caught)) throw caught
+        response = caught.response
+        error = caught
+      }
+      const verdict = refuses(response)
+      if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
+      discardData(response.data)
+      const fresh = await renewToken(core, token, signalOf(config))
+      restore(config, before)
+      placeToken(core, config, fresh)
+      return await adapter(config)
+    } finally {
+      restore(config, before)
+      if (given === undefined) delete config.adapter
+      else config.adapter = given
     }
-    const verdict = refuses(response)
-    if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
-    const fresh = await renewToken(core, token, signalOf(config))
-    restore(config, before)
-    placeToken(core, config, fresh)
-    return adapter(config)
   }
 
   /** The response as the adapter gives it (before transformResponse): for JSON, usually a text. */
@@ -267,9 +323,9 @@ function attachServiceToken(
   // Synchronous: axios then calls it inline, with no promise hop, and dispatches at once.
   const requestId = instance.interceptors.request.use(
     (config) => {
-      // No body, with body placement: an empty object for transformRequest to serialise (as JSON unless
-      // the caller chose another content type), which the field then goes into.
-      if (core.placement.in === 'body' && isEmptyData(config.data) && appliesTo(core, targetOf(config), config.method ?? 'get')) config.data = {}
+      // Attached twice (or a config sent again while under way): one wrapper, one replay.
+      if (isServiceTokenAdapter(config.adapter)) return config
+      if (core.placement.in === 'body' && appliesTo(core, targetOf(config), config.method ?? 'get')) prepareBody(config)
       config.adapter = withToken(config.adapter)
       return config
     },

@@ -341,6 +341,77 @@ describe('axios', () => {
     expect(api.received[0]?.body).toBe('serviceToken=token-1')
   })
 
+  it('response.config and error.config hold no token afterwards: logged, or sent again elsewhere, they leak nothing', async () => {
+    const { api, manager } = await refusingFirstToken()
+    const elsewhere = await startServer((_request, response) => json(response, {}, 500))
+    cleanups.push(() => elsewhere.close())
+    for (const placement of [undefined, { in: 'header', name: 'x-token' } as const, { in: 'query', name: 'serviceToken' } as const]) {
+      const instance = axios.create({ baseURL: api.url })
+      attachServiceToken(instance, manager, placement === undefined ? {} : { placement })
+      const { config } = await instance.post(CHECK, { a: 1 })
+      const error = (await instance.request({ ...config, baseURL: elsewhere.url }).catch((caught: unknown) => caught)) as AxiosError
+      expect(JSON.stringify([config.data, config.headers, config.params, error.config?.data, error.config?.headers])).not.toMatch(/token-\d/)
+      expect(config.maxRedirects).toBeUndefined()
+    }
+    expect(elsewhere.received.map((request) => request.path + request.body + JSON.stringify(request.headers))).not.toEqual(
+      expect.arrayContaining([expect.stringMatching(/token-\d/)]),
+    )
+    expect(elsewhere.received).toHaveLength(3)
+  })
+
+  for (const adapter of ['http', 'fetch'] as const) {
+    it(`${adapter}: a content-length given by the caller is dropped with the body it measured`, async () => {
+      const { api, manager } = await acceptingWorld()
+      const instance = axios.create({ baseURL: api.url, adapter })
+      attachServiceToken(instance, manager)
+      await instance.post(CHECK, '{"a":1}', { headers: { 'content-type': 'application/json', 'content-length': '7' } })
+      const [request] = api.received
+      expect(JSON.parse(request?.body ?? '')).toEqual({ a: 1, serviceToken: 'token-1' })
+      expect(Number(request?.headers['content-length'])).toBe(Buffer.byteLength(request?.body ?? ''))
+    })
+  }
+
+  it('attached twice to one instance: one token, one replay', async () => {
+    const api = await startServer((_request, response) => json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }))
+    const source = countingSource({ auto: true })
+    const manager = createTokenManager({ source: source.source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    attachServiceToken(instance, manager)
+    const { data } = await instance.post<{ code: string }>(CHECK, { a: 1 })
+    expect(data.code).toBe('A108P001')
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+  })
+
+  it('bodies axios would send in a form the field cannot go into: objects (or nothing) sent multipart, a JSON text without a content type', async () => {
+    const { api, manager } = await acceptingWorld()
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager)
+    const multipart = { headers: { 'content-type': 'multipart/form-data' } }
+    await instance.post(CHECK, { a: 1, list: ['x', 'y'] }, multipart)
+    await instance.post(CHECK, undefined, multipart)
+    await instance.post(CHECK, '{"a":1}')
+    const [object, nothing, text] = api.received
+    expect(object?.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/)
+    expect(object?.body).toMatch(/name="a"\r\n\r\n1\r\n[\s\S]*name="list\[\]"\r\n\r\nx\r\n[\s\S]*name="serviceToken"\r\n\r\ntoken-1\r\n/)
+    expect(nothing?.body).toMatch(/name="serviceToken"\r\n\r\ntoken-1\r\n/)
+    expect(text?.headers['content-type']).toMatch(/^application\/json/)
+    expect(JSON.parse(text?.body ?? '')).toEqual({ a: 1, serviceToken: 'token-1' })
+  })
+
+  it('query placement keeps params given as a class instance', async () => {
+    const { api, manager } = await acceptingWorld()
+    const instance = axios.create({ baseURL: api.url })
+    attachServiceToken(instance, manager, { placement: { in: 'query', name: 'serviceToken' } })
+    class Query {
+      page = 2
+      q = 'x'
+    }
+    await instance.get('/list', { params: new Query() })
+    expect(api.received[0]?.path).toBe('/list?page=2&q=x&serviceToken=token-1')
+  })
+
   it('manager errors reject the call with the typed error, not an AxiosError', async () => {
     const { url } = await emulatorWorld()
     const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })
