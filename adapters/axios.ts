@@ -2,7 +2,7 @@
  * anyweb-service-token/axios: interceptors that add the service token to an axios instance's requests.
  * @packageDocumentation
  */
-import { getAdapter, toFormData } from 'axios'
+import axios, { getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import {
   appliesTo,
@@ -135,6 +135,17 @@ function isAxiosErrorWithResponse(error: unknown): error is { response: AxiosRes
 }
 
 /**
+ * axios before 1.20 sends with its fetch adapter whatever `maxRedirects` says, so fetch follows
+ * redirects, to any origin, with the token: there the redirect mode goes into `fetchOptions` too (which
+ * costs fetch a Request built twice, so not where `maxRedirects: 0` is enough). Adapters named as text
+ * are resolved by this axios, so its version is the one that counts.
+ */
+const FETCH_IGNORES_MAX_REDIRECTS = /* @__PURE__ */ (() => {
+  const [major, minor] = String(axios.VERSION).split('.').map(Number)
+  return major === 1 && minor !== undefined && minor < 20
+})()
+
+/**
  * What a request's config holds before the token is placed: what a replay starts from again, and what
  * the config is left with afterwards (the caller may log it or send it again, even elsewhere).
  */
@@ -144,10 +155,12 @@ interface Unplaced {
   /** The headers as own members (what AxiosHeaders keeps): the adapters add to them (content-length…). */
   readonly headers: Record<string, unknown>
   readonly maxRedirects: number | undefined
+  readonly fetchOptions: InternalAxiosRequestConfig['fetchOptions']
 }
 
 function unplaced(config: InternalAxiosRequestConfig): Unplaced {
-  return { data: config.data, params: config.params, headers: { ...config.headers }, maxRedirects: config.maxRedirects }
+  const { data, params, maxRedirects, fetchOptions } = config
+  return { data, params, headers: { ...config.headers }, maxRedirects, fetchOptions }
 }
 
 /** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
@@ -162,6 +175,7 @@ function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token
   }
   // No redirect is ever followed with the token (both adapters; the 3xx goes through validateStatus).
   config.maxRedirects = 0
+  if (FETCH_IGNORES_MAX_REDIRECTS) config.fetchOptions = { ...config.fetchOptions, redirect: 'manual' }
 }
 
 /** `config` as it was before the token went in. */
@@ -172,6 +186,8 @@ function restore(config: InternalAxiosRequestConfig, before: Unplaced): void {
   config.headers = new Headers(before.headers)
   if (before.maxRedirects === undefined) delete config.maxRedirects
   else config.maxRedirects = before.maxRedirects
+  if (before.fetchOptions === undefined) delete config.fetchOptions
+  else config.fetchOptions = before.fetchOptions
 }
 
 /**
