@@ -2,7 +2,7 @@
  * anyweb-service-token/axios: interceptors that add the service token to an axios instance's requests.
  * @packageDocumentation
  */
-import axios, { getAdapter, toFormData } from 'axios'
+import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import {
   appliesTo,
@@ -156,11 +156,12 @@ interface Unplaced {
   readonly headers: Record<string, unknown>
   readonly maxRedirects: number | undefined
   readonly fetchOptions: InternalAxiosRequestConfig['fetchOptions']
+  readonly timeout: number | undefined
 }
 
 function unplaced(config: InternalAxiosRequestConfig): Unplaced {
-  const { data, params, maxRedirects, fetchOptions } = config
-  return { data, params, headers: { ...config.headers }, maxRedirects, fetchOptions }
+  const { data, params, maxRedirects, fetchOptions, timeout } = config
+  return { data, params, headers: { ...config.headers }, maxRedirects, fetchOptions, timeout }
 }
 
 /** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
@@ -188,6 +189,34 @@ function restore(config: InternalAxiosRequestConfig, before: Unplaced): void {
   else config.maxRedirects = before.maxRedirects
   if (before.fetchOptions === undefined) delete config.fetchOptions
   else config.fetchOptions = before.fetchOptions
+  if (before.timeout === undefined) delete config.timeout
+  else config.timeout = before.timeout
+}
+
+/** axios' `timeout` of a config, when it sets one (0 means none). */
+function timeoutOf(config: AxiosRequestConfig): number | undefined {
+  return typeof config.timeout === 'number' && config.timeout > 0 ? config.timeout : undefined
+}
+
+/**
+ * The wait for a token, bounded by axios' `timeout`: past it, the error axios gives for a timeout. (The
+ * shared token request goes on for the callers that still wait.)
+ */
+function tokenWithin(wait: Promise<string>, config: InternalAxiosRequestConfig, timeout: number | undefined): Promise<string> {
+  if (timeout === undefined) return wait
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const code = config.transitional?.clarifyTimeoutError === true ? 'ETIMEDOUT' : 'ECONNABORTED'
+      reject(new AxiosError(config.timeoutErrorMessage || `timeout of ${timeout}ms exceeded`, code, config))
+    }, timeout)
+  })
+  return Promise.race([wait, expired]).finally(() => clearTimeout(timer))
+}
+
+/** What is left of axios' `timeout` for the exchange after `spent` ms waiting for its token. */
+function spend(config: InternalAxiosRequestConfig, timeout: number | undefined, spent: number): void {
+  if (timeout !== undefined && spent > 0) config.timeout = Math.max(1, Math.ceil(timeout - spent))
 }
 
 /**
@@ -241,7 +270,8 @@ function isServiceTokenAdapter(adapter: unknown): boolean {
  *   fails again is returned as is.
  * - Errors: the request rejects with the manager's {@link ServiceTokenError} (not an AxiosError) when no
  *   token can be had; an abort while waiting for it rejects with axios' `CanceledError`, as every aborted axios
- *   request does; otherwise as axios does.
+ *   request does; axios' `timeout` bounds each attempt together with the wait for its token (past it,
+ *   axios' own timeout error); otherwise as axios does.
  *
  * @param instance - An axios instance (or the default `axios`).
  * @param manager - The token manager (from `createTokenManager`).
@@ -283,7 +313,10 @@ function attachServiceToken(
         const adapter = getAdapter(given ?? instance.defaults.adapter, config)
         if (!appliesTo(core, targetOf(config), config.method ?? 'get')) return adapter(config)
         const now = tokenNow(core, signalOf(config))
-        return typeof now === 'string' ? exchange(adapter, config, now, given) : now.then((token) => exchange(adapter, config, token, given))
+        if (typeof now === 'string') return exchange(adapter, config, now, given, 0)
+        // axios' timeout bounds each attempt with the wait for its token.
+        const started = Date.now()
+        return tokenWithin(now, config, timeoutOf(config)).then((token) => exchange(adapter, config, token, given, Date.now() - started))
       } catch (error) {
         return Promise.reject(error)
       }
@@ -300,10 +333,13 @@ function attachServiceToken(
     config: InternalAxiosRequestConfig,
     token: string,
     given: AxiosRequestConfig['adapter'],
+    waited: number,
   ): Promise<AxiosResponse> {
     const before = unplaced(config)
+    const timeout = timeoutOf(config)
     try {
       placeToken(core, config, token)
+      spend(config, timeout, waited)
       let response: AxiosResponse
       let error: unknown
       try {
@@ -316,9 +352,11 @@ function attachServiceToken(
       const verdict = refuses(response)
       if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
       discardData(response.data)
-      const fresh = await renewToken(core, token, signalOf(config))
+      const renewing = Date.now()
+      const fresh = await tokenWithin(renewToken(core, token, signalOf(config)), config, timeout)
       restore(config, before)
       placeToken(core, config, fresh)
+      spend(config, timeout, Date.now() - renewing)
       return await adapter(config)
     } finally {
       restore(config, before)

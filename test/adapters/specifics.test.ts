@@ -412,6 +412,26 @@ describe('axios', () => {
     expect(api.received[0]?.path).toBe('/list?page=2&q=x&serviceToken=token-1')
   })
 
+  it("axios' timeout bounds the wait for a token, also before the replay: past it, axios' timeout error, and nothing more is sent", async () => {
+    const api = await startServer((request, response) =>
+      tokenOf(request) === 'token-1' ? json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }) : json(response, { code: 1000 }),
+    )
+    const source = countingSource()
+    const manager = createTokenManager({ source: source.source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url, timeout: 50 })
+    attachServiceToken(instance, manager)
+    for (const expected of [0, 1]) {
+      // The first call waits for token-1 (never given in time); the second gets it, is refused, and waits for token-2.
+      const error = (await instance.post(CHECK, { a: 1 }).catch((caught: unknown) => caught)) as AxiosError
+      expect(error).toBeInstanceOf(AxiosError)
+      expect([error.code, error.message]).toEqual(['ECONNABORTED', 'timeout of 50ms exceeded'])
+      expect(api.received).toHaveLength(expected)
+      if (expected === 0) source.last.resolve()
+    }
+    source.last.resolve()
+  })
+
   it('manager errors reject the call with the typed error, not an AxiosError', async () => {
     const { url } = await emulatorWorld()
     const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })
