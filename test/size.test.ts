@@ -29,18 +29,23 @@ import { root } from './helpers/processes.js'
  * to its declared length only, holds undici's fetch state: 21.7 KiB per held answer before, 1.5 after).
  * And +0.1 KB in the same three for a small answer's first read made inline in the exchange, its chunk
  * kept without a copy when it holds the whole answer: 2.9 µs less per request. (/axios shrank: its token
- * is placed in a wrapped adapter, with no config snapshot and no response interceptor.)
+ * is placed in a wrapped adapter, with no config snapshot and no response interceptor.) And +0.05 KB in
+ * the same three for the last URL's origin check remembered (2.2-2.5 µs per request). And +0.65 KB in
+ * /axios for what an adversarial review of the wrapped adapter found: the config left without the token
+ * afterwards, a caller's content-length dropped, one wrapper when attached twice, objects sent multipart
+ * (axios' Node form-data stream cannot take a field), axios' timeout over the wait for a token, the
+ * redirect mode for axios before 1.20 (whose fetch adapter ignores maxRedirects), refused streams freed.
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_850,
+    budget: 10_950,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_350 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 4_250 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_400 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_150 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_400 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 4_900 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_450 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_250 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }
