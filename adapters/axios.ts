@@ -152,39 +152,55 @@ const FETCH_IGNORES_MAX_REDIRECTS = /* @__PURE__ */ (() => {
 interface Unplaced {
   readonly data: unknown
   readonly params: unknown
-  /** The headers as own members (what AxiosHeaders keeps): the adapters add to them (content-length…). */
-  readonly headers: Record<string, unknown>
+  /**
+   * The caller's own value, if any, of the one header the token changes: the token's header, or with
+   * body placement `content-length` (an adapter sets it from the body with the field).
+   */
+  readonly header: unknown
   readonly maxRedirects: number | undefined
   readonly fetchOptions: InternalAxiosRequestConfig['fetchOptions']
   readonly timeout: number | undefined
 }
 
-function unplaced(config: InternalAxiosRequestConfig): Unplaced {
+function unplaced(core: AdapterCore, config: InternalAxiosRequestConfig): Unplaced {
   const { data, params, maxRedirects, fetchOptions, timeout } = config
-  return { data, params, headers: { ...config.headers }, maxRedirects, fetchOptions, timeout }
+  const name = touchedHeader(core)
+  return { data, params, header: name === undefined ? undefined : config.headers.get(name), maxRedirects, fetchOptions, timeout }
+}
+
+function touchedHeader(core: AdapterCore): string | undefined {
+  const { placement } = core
+  return placement.in === 'header' ? placement.name : placement.in === 'body' ? 'content-length' : undefined
 }
 
 /** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
-function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token: string): void {
+function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token: string, before: Unplaced): void {
   const { placement } = core
   if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
   else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
   else {
     config.data = dataWithToken(config.data, config.headers, placement.field, token)
-    // A length given by the caller (or left by an earlier send of this config) no longer fits the body.
-    config.headers.delete('content-length')
+    // A length the caller gave no longer fits the body (one an adapter left, {@link restore} took away).
+    if (before.header !== undefined && before.header !== null) config.headers.delete('content-length')
   }
   // No redirect is ever followed with the token (both adapters; the 3xx goes through validateStatus).
   config.maxRedirects = 0
   if (FETCH_IGNORES_MAX_REDIRECTS) config.fetchOptions = { ...config.fetchOptions, redirect: 'manual' }
 }
 
-/** `config` as it was before the token went in. */
-function restore(config: InternalAxiosRequestConfig, before: Unplaced): void {
+/**
+ * `config` as it was before the token went in. What the adapters themselves add to the headers stays (a
+ * user agent, a multipart boundary, which a replay's body gets anew), but the length of a body with the
+ * field: the config may be sent again without it.
+ */
+function restore(core: AdapterCore, config: InternalAxiosRequestConfig, before: Unplaced): void {
   config.data = before.data
   config.params = before.params
-  const Headers = config.headers.constructor as new (init: Record<string, unknown>) => AxiosHeaders
-  config.headers = new Headers(before.headers)
+  const name = touchedHeader(core)
+  if (name !== undefined) {
+    if (before.header === undefined || before.header === null) config.headers.delete(name)
+    else config.headers.set(name, before.header as string)
+  }
   if (before.maxRedirects === undefined) delete config.maxRedirects
   else config.maxRedirects = before.maxRedirects
   if (before.fetchOptions === undefined) delete config.fetchOptions
@@ -335,10 +351,10 @@ function attachServiceToken(
     given: AxiosRequestConfig['adapter'],
     waited: number,
   ): Promise<AxiosResponse> {
-    const before = unplaced(config)
+    const before = unplaced(core, config)
     const timeout = timeoutOf(config)
     try {
-      placeToken(core, config, token)
+      placeToken(core, config, token, before)
       spend(config, timeout, waited)
       let response: AxiosResponse
       let error: unknown
@@ -354,12 +370,12 @@ function attachServiceToken(
       discardData(response.data)
       const renewing = Date.now()
       const fresh = await tokenWithin(renewToken(core, token, signalOf(config)), config, timeout)
-      restore(config, before)
-      placeToken(core, config, fresh)
+      restore(core, config, before)
+      placeToken(core, config, fresh, before)
       spend(config, timeout, Date.now() - renewing)
       return await adapter(config)
     } finally {
-      restore(config, before)
+      restore(core, config, before)
       if (given === undefined) delete config.adapter
       else config.adapter = given
     }
