@@ -279,8 +279,10 @@ function isServiceTokenAdapter(adapter: unknown): boolean {
  *   objects; also no body at all, which becomes `{"serviceToken":…}`), an urlencoded text (objects sent
  *   urlencoded, `URLSearchParams`), or `FormData` (objects sent multipart). Other data (Buffer, streams)
  *   is rejected with a `ConfigurationError`.
- * - Redirects: tokened requests are sent with `maxRedirects: 0` (both adapters), so no redirect is ever
+ * - Redirects: tokened requests are sent with `maxRedirects: 0` (both adapters; before axios 1.20, whose
+ *   fetch adapter ignores it, also with `fetchOptions.redirect: 'manual'`), so no redirect is ever
  *   followed with the token; the 3xx response goes through `validateStatus` (rejected by default).
+ * - Afterwards `response.config` and `error.config` hold no token: safe to log, or to send again.
  * - The replay sends the same request again with the new token, through the same adapter: your
  *   interceptors do not run again, and `transformResponse` runs once, on the final answer. A replay that
  *   fails again is returned as is.
