@@ -1,13 +1,15 @@
 /** Shared helpers of the benchmarks: statistics, timing, and the result format each scenario prints. */
 import { spawn } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 /** What a scenario child prints on its last stdout line: markdown sections for BENCHMARKS.md. */
 interface ScenarioResult {
   title: string
   markdown: string
-  /** One line per target: [what, target, measured, met]. */
-  targets: Array<[string, string, string, boolean]>
+  /** One line per target: [what, target, measured, met]; `met` null for a figure measured with no target (JSON has no undefined). */
+  targets: Array<[string, string, string, boolean | null]>
 }
 
 function median(values: readonly number[]): number {
@@ -69,10 +71,13 @@ function report(result: ScenarioResult): void {
 /**
  * An entry of the library as built in `dist/`, which is what users run (`npm run bench` builds first),
  * typed by its source. Running the sources through tsx instead would measure esbuild's `keepNames`
- * wrappers too.
+ * wrappers too. `BENCH_DIST=<folder>` measures another build instead (a copy of `dist/` with one change,
+ * to weigh that change against the same baseline).
  */
 function built<T>(entry: 'index' | 'fetch' | 'axios' | 'ky' | 'openapi-fetch' | 'emulator' | 'redis'): Promise<T> {
-  return import(new URL(`../dist/${entry}.js`, import.meta.url).href) as Promise<T>
+  const folder = process.env['BENCH_DIST']
+  const url = folder === undefined ? new URL(`../dist/${entry}.js`, import.meta.url) : pathToFileURL(resolve(folder, `${entry}.js`))
+  return import(url.href) as Promise<T>
 }
 
 /**
