@@ -12,13 +12,13 @@ import { fixed, log, measureBlock, median, percentile, report, rounds, runJsonCh
 import type { ScenarioResult } from './lib.js'
 
 /** Pairs of blocks per process, requests per block, and processes per client and placement. */
-const BLOCKS = 2 * Math.ceil(rounds(8) / 2)
+const PAIRS = 2 * Math.ceil(rounds(8) / 2)
 const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? 2_000)
 /**
  * One process is one draw of what the engine makes of the code (what it inlines, where the heap lies):
- * the same code measured 0.93–1.07 in eight fresh processes of 16 pairs each, while within one process
- * the median of its pairs moves by about one point. So a row is measured in several processes, not in
- * more pairs of one.
+ * fresh processes running the same code give medians several points apart (fetch, header placement:
+ * 0.95–1.08 over five), while the pairs within one process agree far better. So a row is measured in
+ * several processes, not in more pairs of one.
  */
 const PROCESSES = Math.max(1, Number(process.env['BENCH_HOT_PROCESSES'] ?? 5))
 /** Pairs of blocks run before the measure in each process, and not counted. */
@@ -42,10 +42,10 @@ async function pairedBlocks(baseline: Send, adapter: Send): Promise<{ ratios: nu
   const cpuRatios: number[] = []
   const base: number[] = []
   const ours: number[] = []
-  for (let block = 0; block < BLOCKS; block++) {
+  for (let pair = 0; pair < PAIRS; pair++) {
     let b: { wall: number; cpu: number }
     let a: { wall: number; cpu: number }
-    if (block % 2 === 0) {
+    if (pair % 2 === 0) {
       b = await elapsed(baseline, BLOCK)
       a = await elapsed(adapter, BLOCK)
     } else {
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
   }
   const markdown = [
     `Each client and placement is measured in ${PROCESSES} fresh processes, the processes of all rows taking turns. In each,`,
-    `${WARM_UP_PAIRS} pairs of blocks not counted, then ${BLOCKS} pairs of alternating blocks (ABBA) of ${BLOCK.toLocaleString('en')} POST requests, for the baseline`,
+    `${WARM_UP_PAIRS} pairs of blocks not counted, then ${PAIRS} pairs of alternating blocks (ABBA) of ${BLOCK.toLocaleString('en')} POST requests, for the baseline`,
     `and for the adapter, ${CONCURRENCY} in flight, keep-alive, against a server in its own process on 127.0.0.1 that answers each`,
     'request with a fixed JSON (bench/echo-server.ts); the library as built (`dist/`, what users run). Baseline: the same',
     'client sending the same request with the token written in by hand (header `authorization: Bearer …`, or `serviceToken`',
