@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     '  `onRequest` is handed a Request, and the token\'s body field and the replay need its body, so the body is read and a',
     '  second Request built for openapi-fetch to send, with `redirect: \'manual\'` (a Request\'s redirect mode cannot be',
     '  changed, and undici strips only `authorization` on a cross-origin redirect, not a body field); undici then extracts',
-    '  that body, follows its signal and proxies its stream again: about 14 KiB and a fifth of the throughput. Returning a',
+    '  that body, follows its signal and proxies its stream again: about 16 KiB and a fifth of the throughput. Returning a',
     '  Response from `onRequest` instead would skip every other middleware\'s `onResponse` (openapi-fetch 0.17). The row is',
     '  kept so that a change to it shows.',
     '',
