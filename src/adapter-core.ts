@@ -776,6 +776,10 @@ class BufferedResponse extends BufferedBase {
   readonly #bytes: Uint8Array<ArrayBuffer>
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
+  /** Whether {@link #stream} gave its bytes to a read. */
+  #pulled = false
+  /** Whether {@link #stream} is a branch of a tee (by {@link clone}): then reads go through it. */
+  #teed = false
 
   constructor(original: Head, bytes: Uint8Array<ArrayBuffer>) {
     const head = headOf(original)
@@ -805,9 +809,25 @@ class BufferedResponse extends BufferedBase {
   override get redirected(): boolean {
     return this.#head.redirected
   }
+  /**
+   * A byte stream that gives the bytes when first read, not before. A client may only look at `body`
+   * (axios' fetch adapter does, for every response) and then read with `text()`: that takes the bytes
+   * directly and locks the stream, as fetch's own `text()` leaves it.
+   */
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
     if (this.#stream === undefined) {
-      this.#stream = new Response(this.#used ? '' : this.#bytes).body as ReadableStream<Uint8Array<ArrayBuffer>>
+      this.#stream = new ReadableStream(
+        {
+          type: 'bytes',
+          pull: (controller) => {
+            // A tee's pulls (for either branch) are no read of this response's own `body`.
+            if (!this.#teed) this.#pulled = true
+            controller.enqueue(this.#bytes.slice())
+            controller.close()
+          },
+        },
+        { highWaterMark: 0 },
+      ) as ReadableStream<Uint8Array<ArrayBuffer>>
       // Once a body method has read the bytes, the stream is as fetch leaves it then: locked.
       if (this.#used) this.#stream.getReader()
     }
@@ -815,7 +835,10 @@ class BufferedResponse extends BufferedBase {
   }
   override get bodyUsed(): boolean {
     // The inherited state is read only where the runtime reads it (Deno, Bun); in Node there is none.
-    return this.#used || (this.#stream !== undefined && (this.#stream.locked || (!NODE_UNDICI && super.bodyUsed)))
+    return (
+      this.#used ||
+      (this.#stream !== undefined && (this.#stream.locked || this.#pulled || (!NODE_UNDICI && super.bodyUsed)))
+    )
   }
 
   /** Throws as fetch's own response does when its body was read (or its stream taken) already. */
@@ -826,12 +849,13 @@ class BufferedResponse extends BufferedBase {
   #take(): Uint8Array<ArrayBuffer> {
     this.#refuseIfUsed()
     this.#used = true
+    this.#stream?.getReader()
     return this.#bytes
   }
 
-  /** The stream, once `body` was looked at (then reads go through it, as fetch's own would). */
+  /** A Response reading the stream, when `body` is a branch of a tee (then reads go through it, as fetch's own would). */
   #streamed(): Response | undefined {
-    if (this.#stream === undefined) return undefined
+    if (!this.#teed) return undefined
     this.#refuseIfUsed()
     return new Response(this.#stream)
   }
@@ -863,8 +887,10 @@ class BufferedResponse extends BufferedBase {
     if (this.#stream !== undefined) {
       const [mine, theirs] = this.#stream.tee()
       this.#stream = mine
+      this.#teed = true
       const twin = new BufferedResponse(this.#head, this.#bytes)
       twin.#stream = theirs
+      twin.#teed = true
       return twin
     }
     return new BufferedResponse(this.#head, this.#bytes)
@@ -949,6 +975,31 @@ function afterFirstRead(
     return value as Uint8Array<ArrayBuffer>
   }
   return readAll(reader, Number.POSITIVE_INFINITY, length, value)
+}
+
+/**
+ * A fetch for a client that builds a Request for every call and reads every answer whole itself
+ * (axios' fetch adapter), for calls whose body is no stream. A Request with nothing to merge is sent as
+ * URL + init with its body read once (as {@link exchangeRequest} sends one): that spares undici the proxy
+ * stream it builds for a Request input. A small JSON answer from the network is read ahead, to its
+ * declared length and not one read further, and handed on as a {@link BufferedResponse}: the client then
+ * reads the bytes already there, and undici skips its end-of-body steps (such a request leaves no
+ * `performance` resource-timing entry). Anything else goes, and comes back, as it is. It sends with the
+ * global `fetch` as it is at each call.
+ */
+async function fetchSendingLight(input: Request | URL | string, init?: RequestInit): Promise<Response> {
+  let response: Response
+  if (input instanceof Request && !setsRequestFields(init) && !input.bodyUsed) {
+    const body = input.body === null ? null : await readReleasing(input.body)
+    response = await fetch(input.url, init === undefined ? initOfRequest(input, body) : { ...initOfRequest(input, body), ...init })
+  } else {
+    response = await fetch(input, init)
+  }
+    const length = smallJsonLength(response)
+  const reader = length === -1 ? undefined : declaredLengthReader(response, length)
+  if (reader === undefined) return response
+  const read = afterFirstRead(reader, length, await reader.read())
+  return new BufferedResponse(response, read instanceof Promise ? (await read)! : read)
 }
 
 /**
@@ -1282,6 +1333,7 @@ export {
   createTokenFetch,
   decodedRefuses,
   defaultIsAuthError,
+  fetchSendingLight,
   formWithToken,
   headerValue,
   injectJsonText,
@@ -1290,6 +1342,7 @@ export {
   isTokenFetchOf,
   jsonOfDecoded,
   mayHoldAuthCode,
+  NODE_UNDICI,
   once,
   redirectHop,
   renewToken,

@@ -35,17 +35,21 @@ import { root } from './helpers/processes.js'
  * afterwards, a caller's content-length dropped, one wrapper when attached twice, objects sent multipart
  * (axios' Node form-data stream cannot take a field), axios' timeout over the wait for a token, the
  * redirect mode for axios before 1.20 (whose fetch adapter ignores maxRedirects), refused streams freed.
+ * And +1.55 KB in /axios, which now bundles the buffered answer: with axios' fetch adapter in Node, a
+ * tokened request goes to fetch as URL + init and its small answer is read to its declared length only
+ * (16-18 % more requests per second than before on loopback); +0.06 KB in /fetch, /ky and /openapi-fetch
+ * for a buffered answer's `body` as a lazy byte stream (4.8 µs to make where a Response's took 21).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 10_950,
+    budget: 11_000,
   },
   core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_400 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 4_900 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_450 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_250 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_500 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 6_450 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_550 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_350 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
 }

@@ -91,6 +91,61 @@ describe('the response handed on after the auth-error check', () => {
     }
   })
 
+  it('body looked at, then read with a body method: the bytes, then the stream locked and the body used, as with fetch’s own response', async () => {
+    const plain = await fetch(`${server.url}/__emulator/stats`)
+    const response = await call()
+    for (const read of [plain, response]) {
+      const stream = read.body
+      expect(stream).not.toBeNull()
+      expect(read.bodyUsed).toBe(false)
+      expect(stream?.locked).toBe(false)
+      expect(await read.json()).toBeTypeOf('object')
+      expect(read.body).toBe(stream)
+      expect(read.bodyUsed).toBe(true)
+      expect(stream?.locked).toBe(true)
+      await expect(read.text()).rejects.toThrow(TypeError)
+    }
+  })
+
+  it('its stream read in part and let go: used, and a body method fails, as with fetch’s own response', async () => {
+    const plain = await fetch(`${server.url}/__emulator/stats`)
+    const response = await call()
+    for (const read of [plain, response]) {
+      const reader = read.body!.getReader()
+      expect((await reader.read()).done).toBe(false)
+      reader.releaseLock()
+      expect(read.bodyUsed).toBe(true)
+      await expect(read.text()).rejects.toThrow(TypeError)
+      expect(() => read.clone()).toThrow(TypeError)
+    }
+  })
+
+  it('its stream is a byte stream: a BYOB reader gets the bytes in a buffer of its own size', async () => {
+    const response = await call()
+    const reader = response.body!.getReader({ mode: 'byob' })
+    const parts: Uint8Array[] = []
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(16))
+      if (done) break
+      expect(value.byteLength).toBeLessThanOrEqual(16)
+      parts.push(value)
+    }
+    expect(parts.length).toBeGreaterThan(1)
+    expect(JSON.parse(Buffer.concat(parts).toString())).toEqual(EXPECTED)
+  })
+
+  it('a clone made after body was looked at: either may be read first', async () => {
+    for (const first of ['twin', 'original'] as const) {
+      const response = await call()
+      expect(response.body).not.toBeNull()
+      const twin = response.clone()
+      const [a, b] = first === 'twin' ? [twin, response] : [response, twin]
+      expect(await a.json()).toEqual(EXPECTED)
+      expect(b.bodyUsed).toBe(false)
+      expect(await b.json()).toEqual(EXPECTED)
+    }
+  })
+
   it('a clone made after body was looked at keeps the head (url, type, status)', async () => {
     const response = await call()
     expect(response.body).not.toBeNull()

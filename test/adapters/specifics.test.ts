@@ -333,6 +333,60 @@ describe('axios', () => {
     expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2', 'token-2'])
   })
 
+  it("with axios' fetch adapter in Node, a request goes to the global fetch as URL + init and a small JSON answer is read to its declared length only (no resource-timing entry); every response type still gets it as axios gives it; an env.fetch of your own gets axios' Request", async () => {
+    const answer = JSON.stringify({ code: 1000, message: 'success', data: { n: 1 } })
+    const api = await startServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(answer)) })
+      response.end(answer)
+    })
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const sent: unknown[] = []
+    const ownFetch: typeof fetch = (input, init) => {
+      sent.push(input)
+      return fetch(input, init)
+    }
+    const instance = axios.create({ baseURL: api.url, adapter: 'fetch' })
+    const withOwnFetch = axios.create({ baseURL: api.url, adapter: 'fetch', env: { fetch: ownFetch } })
+    attachServiceToken(instance, manager)
+    attachServiceToken(withOwnFetch, manager)
+    const entries = () => performance.getEntriesByType('resource').filter((entry) => entry.name.startsWith(api.url)).length
+    const settled = () => new Promise((resolve) => setTimeout(resolve, 20))
+    performance.clearResourceTimings()
+
+    // Read ahead: json (the default), text, arraybuffer, blob; a body as text and none (a GET, header placement).
+    expect((await instance.post(CHECK, {})).data).toEqual(JSON.parse(answer))
+    expect((await instance.post(CHECK, {}, { responseType: 'text' })).data).toBe(answer)
+    expect(Buffer.from((await instance.post<ArrayBuffer>(CHECK, {}, { responseType: 'arraybuffer' })).data).toString()).toBe(answer)
+    expect(await (await instance.post<Blob>(CHECK, {}, { responseType: 'blob' })).data.text()).toBe(answer)
+    const inHeader = axios.create({ baseURL: api.url, adapter: 'fetch' })
+    attachServiceToken(inHeader, manager, { placement: { in: 'header', name: 'x-token' } })
+    expect((await inHeader.get(CHECK)).data).toEqual(JSON.parse(answer))
+    await settled()
+    expect(entries()).toBe(0)
+    expect(api.received.map((request) => [request.method, request.body])).toEqual([
+      ...Array.from({ length: 4 }, () => ['POST', '{"serviceToken":"token-1"}']),
+      ['GET', ''],
+    ])
+    expect(api.received[4]?.headers['x-token']).toBe('token-1')
+
+    // Your own env.fetch gets axios' Request, and its answer comes as it is.
+    expect((await withOwnFetch.post(CHECK, {})).data).toEqual(JSON.parse(answer))
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toBeInstanceOf(Request)
+    // Read by axios as it comes: a stream, or with download progress (each leaves its entry, as untokened requests do).
+    const streamed = await instance.post<ReadableStream<Uint8Array>>(CHECK, {}, { responseType: 'stream' })
+    expect(await new Response(streamed.data).text()).toBe(answer)
+    const loaded: number[] = []
+    const progressed = await instance.post(CHECK, {}, { onDownloadProgress: (event) => void loaded.push(event.loaded) })
+    expect(progressed.data).toEqual(JSON.parse(answer))
+    expect(loaded.at(-1)).toBe(Buffer.byteLength(answer))
+    await axios.post(`${api.url}/untokened`, {}, { adapter: 'fetch' })
+    await settled()
+    expect(entries()).toBe(4)
+    expect(api.received).toHaveLength(9)
+  })
+
   it('no body with an urlencoded content type of your choice gets the field urlencoded', async () => {
     const { api, manager } = await acceptingWorld()
     const instance = axios.create({ baseURL: api.url })
