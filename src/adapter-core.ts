@@ -995,7 +995,7 @@ async function fetchSendingLight(input: Request | URL | string, init?: RequestIn
   } else {
     response = await fetch(input, init)
   }
-    const length = smallJsonLength(response)
+  const length = smallJsonLength(response)
   const reader = length === -1 ? undefined : declaredLengthReader(response, length)
   if (reader === undefined) return response
   const read = afterFirstRead(reader, length, await reader.read())
