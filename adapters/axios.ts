@@ -15,7 +15,9 @@ import {
   headerValue,
   injectJsonText,
   injectUrlEncoded,
+  isJsonContentType,
   jsonOfDecoded,
+  MAX_AUTH_BODY_BYTES,
   NODE_UNDICI,
   once,
   renewToken,
@@ -255,6 +257,13 @@ function prepareBody(config: InternalAxiosRequestConfig): void {
   }
 }
 
+/** {@link decodedRefuses} for a Blob answer: read when it is small JSON, as a fetch answer would be. */
+async function blobRefuses(status: number, data: Blob, contentType: string | null): Promise<boolean> {
+  if (status === 401) return true
+  if (data.size > MAX_AUTH_BODY_BYTES || !isJsonContentType(contentType)) return false
+  return decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType)
+}
+
 /** Lets go of a refused answer's body when it is a stream (`responseType: 'stream'`): its socket is freed. */
 function discardData(data: unknown): void {
   if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) data.cancel().catch(() => undefined)
@@ -269,8 +278,8 @@ const sendingAdapters = new WeakMap<AxiosAdapter, AxiosAdapter>()
 
 /**
  * What a tokened request is sent with. In Node, when it resolves to axios' fetch adapter, its body is
- * text (or none) and axios reads the answer whole anyway (no progress callbacks, a response type that is
- * no stream), that adapter as axios builds it for `env.fetch` {@link fetchSendingLight}: axios' Request goes
+ * text (or none) and axios reads the answer whole anyway (no progress callbacks, no `maxContentLength`,
+ * a response type that is no stream), that adapter as axios builds it for `env.fetch` {@link fetchSendingLight}: axios' Request goes
  * to the global fetch as URL + init, and a small JSON answer is read to its declared length only (about
  * a sixth more requests per second on loopback). Anything else (the http adapter, an adapter of your
  * own, an `env.fetch` of your own, an axios before 1.12, whose fetch adapter takes no `env.fetch`) is
@@ -283,6 +292,8 @@ function sendingAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfi
     !(typeof data === 'string' || data === undefined || data === null || data instanceof URLSearchParams) ||
     config.onDownloadProgress !== undefined ||
     config.onUploadProgress !== undefined ||
+    // axios refuses an answer whose declared length is too long before it reads it.
+    (typeof config.maxContentLength === 'number' && config.maxContentLength > -1) ||
     !READ_WHOLE.has(config.responseType)
   ) {
     return adapter
@@ -330,10 +341,10 @@ function isServiceTokenAdapter(adapter: unknown): boolean {
  *   followed with the token; the 3xx response goes through `validateStatus` (rejected by default).
  * - Afterwards `response.config` and `error.config` hold no token: safe to log, or to send again.
  * - With `adapter: 'fetch'` in Node, a tokened request whose body is text (or none) and whose answer
- *   axios reads whole (no progress callbacks, `responseType` not `stream`) goes to the global `fetch` as
- *   URL + init rather than as axios' Request, and a small JSON answer is read to its declared length
- *   only: a sixth more requests per second, and no `performance` resource-timing entry. What axios
- *   gives you is unchanged; an `env.fetch` of your own gets axios' Request as usual.
+ *   axios reads whole (no progress callbacks or `maxContentLength`, `responseType` not `stream`) goes to
+ *   the global `fetch` as URL + init rather than as axios' Request, and a small JSON answer is read to
+ *   its declared length only: a sixth more requests per second, and no `performance` resource-timing
+ *   entry. What axios gives you is unchanged; an `env.fetch` of your own gets axios' Request as usual.
  * - The replay sends the same request again with the new token, through the same adapter: your
  *   interceptors do not run again, and `transformResponse` runs once, on the final answer. A replay that
  *   fails again is returned as is.
@@ -439,6 +450,8 @@ function attachServiceToken(
   function refuses(response: AxiosResponse): boolean | Promise<boolean> {
     if (core.isAuthError !== defaultIsAuthError) return core.isAuthError(authStateOf(response))
     const { data } = response
+    // `responseType: 'blob'` (the fetch adapter): a small JSON one is read to be looked at.
+    if (typeof Blob !== 'undefined' && data instanceof Blob) return blobRefuses(response.status, data, contentTypeOf(response.headers))
     // Parsed data (an object) is judged as is; the content type matters only to text or bytes.
     const decoded = typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data)
     return decodedRefuses(response.status, data, decoded ? contentTypeOf(response.headers) : null)

@@ -776,7 +776,7 @@ class BufferedResponse extends BufferedBase {
   readonly #bytes: Uint8Array<ArrayBuffer>
   #used = false
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined
-  /** Whether {@link #stream} gave its bytes to a read. */
+  /** Whether {@link #stream} gave its bytes to a read, or was cancelled. */
   #pulled = false
   /** Whether {@link #stream} is a branch of a tee (by {@link clone}): then reads go through it. */
   #teed = false
@@ -824,6 +824,10 @@ class BufferedResponse extends BufferedBase {
             if (!this.#teed) this.#pulled = true
             controller.enqueue(this.#bytes.slice())
             controller.close()
+          },
+          // A cancelled body is a used one, as fetch's own is.
+          cancel: () => {
+            if (!this.#teed) this.#pulled = true
           },
         },
         { highWaterMark: 0 },
@@ -877,7 +881,8 @@ class BufferedResponse extends BufferedBase {
     return JSON.parse(await this.text()) as unknown
   }
   override async blob(): Promise<Blob> {
-    return new Blob([await this.arrayBuffer()], { type: this.headers.get('content-type') ?? '' })
+    // Through a Response, so the blob's type is the content type as fetch serialises it.
+    return new Response(await this.arrayBuffer(), { headers: this.headers }).blob()
   }
   override async formData(): Promise<FormData> {
     return new Response(await this.arrayBuffer(), { headers: this.headers }).formData()
@@ -1338,9 +1343,11 @@ export {
   headerValue,
   injectJsonText,
   injectUrlEncoded,
+  isJsonContentType,
   isOneShotBody,
   isTokenFetchOf,
   jsonOfDecoded,
+  MAX_AUTH_BODY_BYTES,
   mayHoldAuthCode,
   NODE_UNDICI,
   once,

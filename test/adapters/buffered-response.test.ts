@@ -120,6 +120,16 @@ describe('the response handed on after the auth-error check', () => {
     }
   })
 
+  it('its stream cancelled: used, and a body method fails, as with fetch’s own response', async () => {
+    const plain = await fetch(`${server.url}/__emulator/stats`)
+    const response = await call()
+    for (const read of [plain, response]) {
+      await read.body!.cancel()
+      expect(read.bodyUsed).toBe(true)
+      await expect(read.text()).rejects.toThrow(TypeError)
+    }
+  })
+
   it('its stream is a byte stream: a BYOB reader gets the bytes in a buffer of its own size', async () => {
     const response = await call()
     const reader = response.body!.getReader({ mode: 'byob' })
@@ -158,9 +168,11 @@ describe('the response handed on after the auth-error check', () => {
     expect(await response.json()).toEqual(EXPECTED)
   })
 
-  it('blob keeps the content type', async () => {
+  it('blob has the content type as fetch’s own response gives it', async () => {
+    const plain = await fetch(`${server.url}/service/checkAddresses`, { method: 'POST', body: '{}' })
     const blob = await (await call()).blob()
     expect(blob.type).toContain('application/json')
+    expect(blob.type).toBe((await plain.blob()).type)
   })
 
   it('answers every member of Response itself (in Node it is built without undici’s inner state)', async () => {

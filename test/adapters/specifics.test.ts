@@ -387,6 +387,41 @@ describe('axios', () => {
     expect(api.received).toHaveLength(9)
   })
 
+  it("with axios' fetch adapter, an A108P001 answer with HTTP 200 is replayed also with responseType 'blob', whose type is as plain axios gives it", async () => {
+    const api = await startServer((request, response) =>
+      tokenOf(request) === 'token-1'
+        ? json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }, 200, { 'content-type': 'Application/JSON; Charset=UTF-8' })
+        : json(response, { code: 1000, message: 'success', data: null }, 200, { 'content-type': 'Application/JSON; Charset=UTF-8' }),
+    )
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url, adapter: 'fetch' })
+    attachServiceToken(instance, manager)
+    const { data } = await instance.post<Blob>(CHECK, {}, { responseType: 'blob' })
+    expect(JSON.parse(await data.text())).toEqual({ code: 1000, message: 'success', data: null })
+    expect(api.received.map(tokenOf)).toEqual(['token-1', 'token-2'])
+    const plain = await axios.post<Blob>(`${api.url}/untokened`, {}, { adapter: 'fetch', responseType: 'blob' })
+    expect(data.type).toBe(plain.data.type)
+    expect(data.type).toBe('application/json;charset=utf-8')
+  })
+
+  it("with axios' fetch adapter, maxContentLength refuses a longer declared length at once, before the body has come", async () => {
+    const held: Array<import('node:http').ServerResponse> = []
+    const api = await startServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      response.write('{"code":1000,')
+      held.push(response) // the rest never comes
+    })
+    const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url, adapter: 'fetch' })
+    attachServiceToken(instance, manager)
+    const error: unknown = await instance.post(CHECK, {}, { maxContentLength: 500, timeout: 5_000 }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(AxiosError)
+    expect((error as AxiosError).message).toBe('maxContentLength size of 500 exceeded')
+    expect(held).toHaveLength(1)
+  })
+
   it('no body with an urlencoded content type of your choice gets the field urlencoded', async () => {
     const { api, manager } = await acceptingWorld()
     const instance = axios.create({ baseURL: api.url })
