@@ -279,11 +279,12 @@ const sendingAdapters = new WeakMap<AxiosAdapter, AxiosAdapter>()
 /**
  * What a tokened request is sent with. In Node, when it resolves to axios' fetch adapter, its body is
  * text (or none) and axios reads the answer whole anyway (no progress callbacks, no `maxContentLength`,
- * a response type that is no stream), that adapter as axios builds it for `env.fetch` {@link fetchSendingLight}: axios' Request goes
- * to the global fetch as URL + init, and a small JSON answer is read to its declared length only (about
- * a sixth more requests per second on loopback). Anything else (the http adapter, an adapter of your
- * own, an `env.fetch` of your own, an axios before 1.12, whose fetch adapter takes no `env.fetch`) is
- * used as it is. Found once per adapter: axios builds one fetch adapter per `env`.
+ * a response type that is no stream), that adapter as axios builds it for `env.fetch`
+ * {@link fetchSendingLight}: axios' Request goes to the global fetch as URL + init, and a small JSON
+ * answer is read to its declared length only (about a sixth more requests per second on loopback).
+ * Anything else (the http adapter, an adapter of your own, an `env.fetch` of your own, an axios before
+ * 1.12, whose fetch adapter takes no `env.fetch`) is used as it is. Found once per adapter: axios
+ * builds one fetch adapter per `env`.
  */
 function sendingAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfig): AxiosAdapter {
   const { data } = config

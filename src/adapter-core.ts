@@ -857,7 +857,10 @@ class BufferedResponse extends BufferedBase {
     return this.#bytes
   }
 
-  /** A Response reading the stream, when `body` is a branch of a tee (then reads go through it, as fetch's own would). */
+  /**
+   * A Response reading the stream, when `body` is a branch of a tee: then reads go through it, as fetch's
+   * own would.
+   */
   #streamed(): Response | undefined {
     if (!this.#teed) return undefined
     this.#refuseIfUsed()
