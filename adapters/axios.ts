@@ -259,9 +259,10 @@ function prepareBody(config: InternalAxiosRequestConfig): void {
 
 /** {@link decodedRefuses} for a Blob answer: read when it is small JSON, as a fetch answer would be. */
 async function blobRefuses(status: number, data: Blob, contentType: string | null): Promise<boolean> {
-  if (status === 401) return true
-  if (data.size > MAX_AUTH_BODY_BYTES || !isJsonContentType(contentType)) return false
-  return decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType)
+  return (
+    status === 401 ||
+    (data.size <= MAX_AUTH_BODY_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType))
+  )
 }
 
 /** Lets go of a refused answer's body when it is a stream (`responseType: 'stream'`): its socket is freed. */
@@ -290,7 +291,7 @@ function sendingAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfi
   const { data } = config
   if (
     !NODE_UNDICI ||
-    !(typeof data === 'string' || data === undefined || data === null || data instanceof URLSearchParams) ||
+    !(typeof data === 'string' || isEmptyData(data) || data instanceof URLSearchParams) ||
     config.onDownloadProgress !== undefined ||
     config.onUploadProgress !== undefined ||
     // axios refuses an answer whose declared length is too long before it reads it.
@@ -307,8 +308,9 @@ function sendingAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfi
 function lightAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfig): AxiosAdapter {
   try {
     const env = (config.env ?? {}) as Record<string, unknown>
+    const own = env['fetch']
     // A fetch of your own gets what axios gives it (a Request), as you configured.
-    if (env['fetch'] !== undefined && env['fetch'] !== null) return adapter
+    if (own !== undefined && own !== null) return adapter
     if (adapter !== getAdapter('fetch', config)) return adapter
     return getAdapter('fetch', { env: { ...env, fetch: fetchSendingLight } } as InternalAxiosRequestConfig)
   } catch {

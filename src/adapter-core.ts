@@ -988,23 +988,18 @@ function afterFirstRead(
 /**
  * A fetch for a client that builds a Request for every call and reads every answer whole itself
  * (axios' fetch adapter), for calls whose body is no stream. A Request with nothing to merge is sent as
- * URL + init with its body read once (as {@link exchangeRequest} sends one): that spares undici the proxy
- * stream it builds for a Request input. A small JSON answer from the network is read ahead, to its
- * declared length and not one read further, and handed on as a {@link BufferedResponse}: the client then
- * reads the bytes already there, and undici skips its end-of-body steps (such a request leaves no
- * `performance` resource-timing entry). Anything else goes, and comes back, as it is. It sends with the
- * global `fetch` as it is at each call.
+ * URL + init with its body read once ({@link callOfRequest}, as for ky). A small JSON answer from the
+ * network is read ahead, to its declared length and not one read further, and handed on as a
+ * {@link BufferedResponse}: the client then reads the bytes already there, and undici skips its
+ * end-of-body steps (such a request leaves no `performance` resource-timing entry). Anything else goes,
+ * and comes back, as it is. It sends with the global `fetch` as it is at each call.
  */
 async function fetchSendingLight(input: Request | URL | string, init?: RequestInit): Promise<Response> {
-  let response: Response
-  if (input instanceof Request && !setsRequestFields(init) && !input.bodyUsed) {
-    const body = input.body === null ? null : await readReleasing(input.body)
-    response = await fetch(input.url, init === undefined ? initOfRequest(input, body) : { ...initOfRequest(input, body), ...init })
-  } else {
-    response = await fetch(input, init)
-  }
+  const call = input instanceof Request && !setsRequestFields(init) && !input.bodyUsed ? await callOfRequest(input, init) : { url: input, init }
+  const response = await fetch(call.url, call.init)
+  // Not a small JSON answer (length -1): no reader either, the answer goes on as it is.
   const length = smallJsonLength(response)
-  const reader = length === -1 ? undefined : declaredLengthReader(response, length)
+  const reader = declaredLengthReader(response, length)
   if (reader === undefined) return response
   const read = afterFirstRead(reader, length, await reader.read())
   return new BufferedResponse(response, read instanceof Promise ? (await read)! : read)
@@ -1268,6 +1263,15 @@ function initOfRequest(request: Request, body: BodyInit | null): RequestInit {
   return init
 }
 
+/**
+ * A Request with nothing to merge ({@link setsRequestFields}) as URL + init, its body read once: sent so,
+ * it spares undici the proxy stream it builds for a Request input, and the body can be sent again.
+ */
+async function callOfRequest(request: Request, init: RequestInit | undefined): Promise<InitCall> {
+  const body = request.body === null ? null : await readReleasing(request.body)
+  return { url: request.url, init: { ...initOfRequest(request, body), ...init } }
+}
+
 /** The URL a fetch input points to, without touching its body; `undefined` when it does not parse. */
 function urlOf(input: Request | URL | string): URL | undefined {
   try {
@@ -1320,8 +1324,7 @@ function createTokenFetch(core: AdapterCore, fetch: FetchLike, options: { oneSho
  */
 async function exchangeRequest(core: AdapterCore, fetch: FetchLike, input: Request | URL | string, init: RequestInit | undefined, oneShotBody: boolean): Promise<Response> {
   if (input instanceof Request && !setsRequestFields(init) && !(oneShotBody && core.placement.in !== 'body' && input.body !== null)) {
-    const body = input.body === null ? null : await readReleasing(input.body)
-    return await exchangeInit(core, fetch, { url: input.url, init: { ...initOfRequest(input, body), ...init } })
+    return await exchangeInit(core, fetch, await callOfRequest(input, init))
   }
   const template = await captureRequest(core, new Request(input, init), oneShotBody || isOneShotBody(init?.body ?? undefined))
   return await exchange(core, fetch, template)
