@@ -4,26 +4,14 @@
  */
 import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
-import {
-  appliesTo,
-  bodyError,
-  createAdapterCore,
-  decodedRefuses,
-  defaultIsAuthError,
-  fetchSendingLight,
-  formWithToken,
-  headerValue,
-  injectJsonText,
-  injectUrlEncoded,
-  isJsonContentType,
-  jsonOfDecoded,
-  MAX_AUTH_BODY_BYTES,
-  NODE_UNDICI,
-  once,
-  renewToken,
-  tokenNow,
-} from '../src/adapter-core.js'
-import type { AdapterCore, AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
+import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once } from '../src/http/auth-error.js'
+import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
+import { renewToken, tokenFor } from '../src/http/exchange.js'
+import { bodyError, formWithToken, headerValue, injectJsonText, injectUrlEncoded } from '../src/http/place.js'
+import type { TokenPlacement } from '../src/http/place.js'
+import { appliesTo, createPolicy } from '../src/http/policy.js'
+import type { Policy, ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { TokenManager } from '../src/types.js'
 import { isPlainObject } from '../src/util.js'
 
@@ -90,17 +78,9 @@ function targetOf(config: AxiosRequestConfig): string {
   const url = config.url ?? ''
   const base = config.baseURL
   if (!base) return url
-  const absolute = config.allowAbsoluteUrls !== false
-  // The same few calls again and again: the last answer is kept, so the joined text is built (and
-  // flattened by the checks that read it) once, not per request.
-  if (url === lastTarget.url && base === lastTarget.base && absolute === lastTarget.absolute) return lastTarget.target
-  const target =
-    absolute && /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url) ? url : url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`
-  Object.assign(lastTarget, { url, base, absolute, target })
-  return target
+  if (config.allowAbsoluteUrls !== false && /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)) return url
+  return url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`
 }
-
-const lastTarget = { url: '', base: '', absolute: true, target: '' }
 
 /** The content type of an axios response, from AxiosHeaders or a plain object. */
 function contentTypeOf(headers: unknown): string | null {
@@ -166,20 +146,20 @@ interface Unplaced {
   readonly timeout: number | undefined
 }
 
-function unplaced(core: AdapterCore, config: InternalAxiosRequestConfig): Unplaced {
+function unplaced(policy: Policy, config: InternalAxiosRequestConfig): Unplaced {
   const { data, params, maxRedirects, fetchOptions, timeout } = config
-  const name = touchedHeader(core)
+  const name = touchedHeader(policy)
   return { data, params, header: name === undefined ? undefined : config.headers.get(name), maxRedirects, fetchOptions, timeout }
 }
 
-function touchedHeader(core: AdapterCore): string | undefined {
-  const { placement } = core
+function touchedHeader(policy: Policy): string | undefined {
+  const { placement } = policy
   return placement.in === 'header' ? placement.name : placement.in === 'body' ? 'content-length' : undefined
 }
 
 /** `config` with `token` placed, from what it sent before any token ({@link unplaced}). */
-function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token: string, before: Unplaced): void {
-  const { placement } = core
+function placeInConfig(policy: Policy, config: InternalAxiosRequestConfig, token: string, before: Unplaced): void {
+  const { placement } = policy
   if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
   else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
   else {
@@ -197,10 +177,10 @@ function placeToken(core: AdapterCore, config: InternalAxiosRequestConfig, token
  * user agent, a multipart boundary, which a replay's body gets anew), but the length of a body with the
  * field: the config may be sent again without it.
  */
-function restore(core: AdapterCore, config: InternalAxiosRequestConfig, before: Unplaced): void {
+function restore(policy: Policy, config: InternalAxiosRequestConfig, before: Unplaced): void {
   config.data = before.data
   config.params = before.params
-  const name = touchedHeader(core)
+  const name = touchedHeader(policy)
   if (name !== undefined) {
     if (before.header === undefined || before.header === null) config.headers.delete(name)
     else config.headers.set(name, before.header as string)
@@ -261,7 +241,7 @@ function prepareBody(config: InternalAxiosRequestConfig): void {
 async function blobRefuses(status: number, data: Blob, contentType: string | null): Promise<boolean> {
   return (
     status === 401 ||
-    (data.size <= MAX_AUTH_BODY_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType))
+    (data.size <= MAX_ANSWER_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType))
   )
 }
 
@@ -269,54 +249,6 @@ async function blobRefuses(status: number, data: Blob, contentType: string | nul
 function discardData(data: unknown): void {
   if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) data.cancel().catch(() => undefined)
   else if (typeof (data as { destroy?: unknown } | null)?.destroy === 'function') (data as { destroy(): void }).destroy()
-}
-
-/** The response types for which axios reads an answer whole before it hands it on. */
-const READ_WHOLE = new Set<unknown>([undefined, '', 'json', 'text', 'arraybuffer', 'blob'])
-
-/** For each adapter a tokened request resolved to, what such a request is sent with ({@link sendingAdapter}). */
-const sendingAdapters = new WeakMap<AxiosAdapter, AxiosAdapter>()
-
-/**
- * What a tokened request is sent with. In Node, when it resolves to axios' fetch adapter, its body is
- * text (or none) and axios reads the answer whole anyway (no progress callbacks, no `maxContentLength`,
- * a response type that is no stream), that adapter as axios builds it for `env.fetch`
- * {@link fetchSendingLight}: axios' Request goes to the global fetch as URL + init, and a small JSON
- * answer is read to its declared length only (about a sixth more requests per second on loopback).
- * Anything else (the http adapter, an adapter of your own, an `env.fetch` of your own, an axios before
- * 1.12, whose fetch adapter takes no `env.fetch`) is used as it is. Found once per adapter: axios
- * builds one fetch adapter per `env`.
- */
-function sendingAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfig): AxiosAdapter {
-  const { data } = config
-  if (
-    !NODE_UNDICI ||
-    !(typeof data === 'string' || isEmptyData(data) || data instanceof URLSearchParams) ||
-    config.onDownloadProgress !== undefined ||
-    config.onUploadProgress !== undefined ||
-    // axios refuses an answer whose declared length is too long before it reads it.
-    (typeof config.maxContentLength === 'number' && config.maxContentLength > -1) ||
-    !READ_WHOLE.has(config.responseType)
-  ) {
-    return adapter
-  }
-  let sending = sendingAdapters.get(adapter)
-  if (sending === undefined) sendingAdapters.set(adapter, (sending = lightAdapter(adapter, config)))
-  return sending
-}
-
-function lightAdapter(adapter: AxiosAdapter, config: InternalAxiosRequestConfig): AxiosAdapter {
-  try {
-    const env = (config.env ?? {}) as Record<string, unknown>
-    const own = env['fetch']
-    // A fetch of your own gets what axios gives it (a Request), as you configured.
-    if (own !== undefined && own !== null) return adapter
-    if (adapter !== getAdapter('fetch', config)) return adapter
-    return getAdapter('fetch', { env: { ...env, fetch: fetchSendingLight } } as InternalAxiosRequestConfig)
-  } catch {
-    // No fetch in this runtime: the request's own adapter is no fetch adapter either.
-    return adapter
-  }
 }
 
 /** The wrapper {@link attachServiceToken} puts in place of a request's adapter (named so it is found again). */
@@ -343,11 +275,9 @@ function isServiceTokenAdapter(adapter: unknown): boolean {
  *   fetch adapter ignores it, also with `fetchOptions.redirect: 'manual'`), so no redirect is ever
  *   followed with the token; the 3xx response goes through `validateStatus` (rejected by default).
  * - Afterwards `response.config` and `error.config` hold no token: safe to log, or to send again.
- * - With `adapter: 'fetch'` in Node, a tokened request whose body is text (or none) and whose answer
- *   axios reads whole (no progress callbacks or `maxContentLength`, `responseType` not `stream`) goes to
- *   the global `fetch` as URL + init rather than as axios' Request, and a small JSON answer is read to
- *   its declared length only: a sixth more requests per second, and no `performance` resource-timing
- *   entry. What axios gives you is unchanged; an `env.fetch` of your own gets axios' Request as usual.
+ * - Both adapters send as axios makes them send: the token goes into the config axios hands its adapter,
+ *   and the answer is judged from the data the adapter decoded (up to 64 KiB; `responseType: 'stream'`
+ *   answers are judged by their status only).
  * - The replay sends the same request again with the new token, through the same adapter: your
  *   interceptors do not run again, and `transformResponse` runs once, on the final answer. A replay that
  *   fails again is returned as is.
@@ -384,7 +314,7 @@ function attachServiceToken(
   if (typeof instance?.interceptors?.request?.use !== 'function') {
     throw new TypeError('attachServiceToken(instance, manager): `instance` must be an axios instance.')
   }
-  const core = createAdapterCore(manager, options)
+  const policy = createPolicy(manager, options)
 
   /**
    * The request's adapter, wrapped. Where the request goes is judged here, at dispatch, from the config
@@ -394,13 +324,12 @@ function attachServiceToken(
     return function serviceTokenAdapter(config) {
       try {
         const adapter = getAdapter(given ?? instance.defaults.adapter, config)
-        if (!appliesTo(core, targetOf(config), config.method ?? 'get')) return adapter(config)
-        const sending = sendingAdapter(adapter, config)
-        const now = tokenNow(core, signalOf(config))
-        if (typeof now === 'string') return exchange(sending, config, now, given, 0)
+        if (!appliesTo(policy, targetOf(config), config.method ?? 'get')) return adapter(config)
+        const now = tokenFor(policy, signalOf(config))
+        if (typeof now === 'string') return exchange(adapter, config, now, given, 0)
         // axios' timeout bounds each attempt with the wait for its token.
         const started = Date.now()
-        return tokenWithin(now, config, timeoutOf(config)).then((token) => exchange(sending, config, token, given, Date.now() - started))
+        return tokenWithin(now, config, timeoutOf(config)).then((token) => exchange(adapter, config, token, given, Date.now() - started))
       } catch (error) {
         return Promise.reject(error)
       }
@@ -419,10 +348,10 @@ function attachServiceToken(
     given: AxiosRequestConfig['adapter'],
     waited: number,
   ): Promise<AxiosResponse> {
-    const before = unplaced(core, config)
+    const before = unplaced(policy, config)
     const timeout = timeoutOf(config)
     try {
-      placeToken(core, config, token, before)
+      placeInConfig(policy, config, token, before)
       spend(config, timeout, waited)
       let response: AxiosResponse
       let error: unknown
@@ -437,13 +366,13 @@ function attachServiceToken(
       if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
       discardData(response.data)
       const renewing = Date.now()
-      const fresh = await tokenWithin(renewToken(core, token, signalOf(config)), config, timeout)
-      restore(core, config, before)
-      placeToken(core, config, fresh, before)
+      const fresh = await tokenWithin(renewToken(policy, token, signalOf(config)), config, timeout)
+      restore(policy, config, before)
+      placeInConfig(policy, config, fresh, before)
       spend(config, timeout, Date.now() - renewing)
       return await adapter(config)
     } finally {
-      restore(core, config, before)
+      restore(policy, config, before)
       if (given === undefined) delete config.adapter
       else config.adapter = given
     }
@@ -451,7 +380,7 @@ function attachServiceToken(
 
   /** The response as the adapter gives it (before transformResponse): for JSON, usually a text. */
   function refuses(response: AxiosResponse): boolean | Promise<boolean> {
-    if (core.isAuthError !== defaultIsAuthError) return core.isAuthError(authStateOf(response))
+    if (policy.isAuthError !== defaultIsAuthError) return policy.isAuthError(authStateOf(response))
     const { data } = response
     // `responseType: 'blob'` (the fetch adapter): a small JSON one is read to be looked at.
     if (typeof Blob !== 'undefined' && data instanceof Blob) return blobRefuses(response.status, data, contentTypeOf(response.headers))
@@ -465,7 +394,7 @@ function attachServiceToken(
     (config) => {
       // Attached twice (or a config sent again while under way): one wrapper, one replay.
       if (isServiceTokenAdapter(config.adapter)) return config
-      if (core.placement.in === 'body' && appliesTo(core, targetOf(config), config.method ?? 'get')) prepareBody(config)
+      if (policy.placement.in === 'body' && appliesTo(policy, targetOf(config), config.method ?? 'get')) prepareBody(config)
       config.adapter = withToken(config.adapter)
       return config
     },

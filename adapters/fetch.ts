@@ -2,8 +2,12 @@
  * anyweb-service-token/fetch: a fetch that adds the service token to requests for the API.
  * @packageDocumentation
  */
-import { createAdapterCore, createTokenFetch, defaultIsAuthError } from '../src/adapter-core.js'
-import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import { defaultIsAuthError } from '../src/http/auth-error.js'
+import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
+import { createTokenFetch } from '../src/http/exchange.js'
+import type { TokenPlacement } from '../src/http/place.js'
+import { createPolicy } from '../src/http/policy.js'
+import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { FetchLike, TokenManager } from '../src/types.js'
 
 /**
@@ -71,7 +75,7 @@ function withServiceToken(
   if (typeof fetch !== 'function') {
     throw new TypeError('withServiceToken(fetch, manager): `fetch` must be a function.')
   }
-  return createTokenFetch(createAdapterCore(manager, options), fetch as FetchLike)
+  return createTokenFetch(createPolicy(manager, options), fetch as FetchLike)
 }
 
 export { defaultIsAuthError, withServiceToken }

@@ -4,8 +4,13 @@
  * @packageDocumentation
  */
 import type { InitHook } from 'ky'
-import { createAdapterCore, createTokenFetch, defaultIsAuthError, isOneShotBody, isTokenFetchOf } from '../src/adapter-core.js'
-import type { AuthErrorState, IsAuthError, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import { defaultIsAuthError } from '../src/http/auth-error.js'
+import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
+import { isOneShotBody } from '../src/http/call.js'
+import { createTokenFetch, isTokenFetchOf } from '../src/http/exchange.js'
+import type { TokenPlacement } from '../src/http/place.js'
+import { createPolicy } from '../src/http/policy.js'
+import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { FetchLike, TokenManager } from '../src/types.js'
 
 /** The hooks to give `ky.create({ hooks })`: one `init` hook, which installs the token-aware fetch. */
@@ -48,14 +53,14 @@ interface ServiceTokenHooks {
  * ```
  */
 function serviceTokenHooks(manager: TokenManager, options?: ServiceTokenAdapterOptions): ServiceTokenHooks {
-  const core = createAdapterCore(manager, options)
+  const policy = createPolicy(manager, options)
   // ky runs init hooks on each request's own copy of the options, before it builds anything; the fetch it
   // then calls does the whole cycle. No response hook is needed, so ky does not clone every response.
   const init: InitHook = (kyOptions) => {
     const fetch = kyOptions.fetch
-    if (isTokenFetchOf(fetch, core)) return
+    if (isTokenFetchOf(fetch, policy)) return
     const base: FetchLike = fetch ?? ((input, init) => globalThis.fetch(input, init))
-    kyOptions.fetch = createTokenFetch(core, base, { oneShotBody: isOneShotBody(kyOptions.body) })
+    kyOptions.fetch = createTokenFetch(policy, base, { oneShotBody: isOneShotBody(kyOptions.body) })
   }
   return { init: [init] }
 }

@@ -5,17 +5,14 @@
  */
 import createClient from 'openapi-fetch'
 import type { Client, Middleware } from 'openapi-fetch'
-import {
-  appliesTo,
-  buildRequest,
-  captureRequest,
-  createAdapterCore,
-  createTokenFetch,
-  defaultIsAuthError,
-  settleExchange,
-  tokenNow,
-} from '../src/adapter-core.js'
-import type { AuthErrorState, IsAuthError, RequestTemplate, ServiceTokenAdapterOptions, TokenPlacement } from '../src/adapter-core.js'
+import { defaultIsAuthError } from '../src/http/auth-error.js'
+import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
+import { callOf } from '../src/http/call.js'
+import type { Call } from '../src/http/call.js'
+import { createTokenFetch, settle, tokenedCall, tokenFor } from '../src/http/exchange.js'
+import type { TokenPlacement } from '../src/http/place.js'
+import { appliesTo, createPolicy } from '../src/http/policy.js'
+import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { paths } from '../src/generated/anyweb.js'
 import { createTokenManager } from '../src/manager.js'
 import type { AnyWebManagerOptions, FetchLike, TokenManager } from '../src/types.js'
@@ -54,24 +51,26 @@ import type { AnyWebManagerOptions, FetchLike, TokenManager } from '../src/types
  * ```
  */
 function serviceTokenMiddleware(manager: TokenManager, options?: ServiceTokenAdapterOptions): Middleware {
-  const core = createAdapterCore(manager, options)
+  const policy = createPolicy(manager, options)
   /** Keyed by the request this middleware hands on, which openapi-fetch gives back to `onResponse`. */
-  const pending = new WeakMap<Request, { template: RequestTemplate; token: string }>()
+  const pending = new WeakMap<Request, { call: Call; token: string }>()
   return {
     async onRequest({ request }) {
-      if (!appliesTo(core, request.url, request.method)) return undefined
-      const template = await captureRequest(core, request, false)
-      const now = tokenNow(core, request.signal)
-      const token = typeof now === 'string' ? now : await now
-      const tokened = await buildRequest(core, template, { token })
-      pending.set(tokened, { template, token })
+      if (!appliesTo(policy, request.url, request.method)) return undefined
+      const call = await callOf(request.url, request, undefined, false)
+      const token = await tokenFor(policy, request.signal)
+      const sent = await tokenedCall(policy, call, token)
+      const tokened = new Request(sent.url, sent.init)
+      pending.set(tokened, { call, token })
       return tokened
     },
     async onResponse({ request, response, options: clientOptions }) {
       const state = pending.get(request)
       if (state === undefined) return undefined
       pending.delete(request)
-      const settled = await settleExchange(core, { fetch: clientOptions.fetch, ...state, response })
+      // The client's fetch takes a Request only.
+      const send: FetchLike = (url, init) => clientOptions.fetch(new Request(url, init))
+      const settled = await settle(policy, send, state.call, state.token, response)
       return settled === response ? undefined : settled
     },
   }
@@ -128,6 +127,7 @@ function adapterOptionsOf(options: ServiceTokenAdapterOptions): ServiceTokenAdap
   if (options.placement !== undefined) picked.placement = options.placement
   if (options.isAuthError !== undefined) picked.isAuthError = options.isAuthError
   if (options.origins !== undefined) picked.origins = options.origins
+  if (options.answerTimeout !== undefined) picked.answerTimeout = options.answerTimeout
   return picked
 }
 
@@ -158,16 +158,16 @@ function createAnyWebClient(options: CreateAnyWebClientOptions): AnyWebClient {
   if (options.manager !== undefined) {
     manager = options.manager
   } else {
-    const { placement: _placement, isAuthError: _isAuthError, origins: _origins, manager: _manager, ...managerOptions } = options
+    const { placement: _placement, isAuthError: _isAuthError, origins: _origins, answerTimeout: _answerTimeout, manager: _manager, ...managerOptions } = options
     manager = createTokenManager(managerOptions)
   }
-  const core = createAdapterCore(manager, adapterOptionsOf(options))
+  const policy = createPolicy(manager, adapterOptionsOf(options))
   const baseUrl = (options.manager !== undefined ? options.baseUrl : undefined) ?? manager.baseUrl
   // The token goes in at the fetch, not in a middleware: openapi-fetch's Request is sent as URL + init
   // instead of being read and rebuilt, which costs the client a quarter of its throughput.
   const client = createClient<AnyWebPaths, 'application/json'>({
     ...(baseUrl === undefined ? {} : { baseUrl }),
-    fetch: createTokenFetch(core, (options.fetch ?? globalThis.fetch) as FetchLike),
+    fetch: createTokenFetch(policy, (options.fetch ?? globalThis.fetch) as FetchLike),
   })
   return Object.assign(client, { manager })
 }

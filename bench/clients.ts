@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import axios from 'axios'
 import ky from 'ky'
 import createClient from 'openapi-fetch'
-import type { TokenPlacement } from '../src/adapter-core.js'
+import type { TokenPlacement } from '../src/http/place.js'
 import { built } from './lib.js'
 
 const { attachServiceToken } = await built<typeof import('../adapters/axios.js')>('axios')

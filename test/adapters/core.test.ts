@@ -1,17 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  appliesTo,
-  createAdapterCore,
-  decodedRefuses,
-  defaultIsAuthError,
-  headerValue,
-  injectJsonText,
-  injectUrlEncoded,
-  jsonOfDecoded,
-  mayHoldAuthCode,
-  redirectHop,
-} from '../../src/adapter-core.js'
+import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, mayHoldAuthCode } from '../../src/http/auth-error.js'
+import { headerValue, injectJsonText, injectUrlEncoded } from '../../src/http/place.js'
+import { appliesTo, createPolicy } from '../../src/http/policy.js'
+import { redirectHop } from '../../src/http/redirects.js'
 import { createTokenManager } from '../../src/index.js'
 
 describe('adapter core', () => {
@@ -74,7 +66,7 @@ describe('adapter core', () => {
 
   it('an URL text is allowed exactly when its parsed form is (the literal fast check never disagrees)', () => {
     const manager = createTokenManager({ appid: 'a', secret: 's', baseUrl: 'http://127.0.0.1:8787' })
-    const core = createAdapterCore(manager, { origins: ['http://127.0.0.1:8787', 'https://api.example.com'] })
+    const core = createPolicy(manager, { origins: ['http://127.0.0.1:8787', 'https://api.example.com'] })
     const parsedDecision = (text: string): boolean => {
       try {
         return appliesTo(core, new URL(text), 'POST')

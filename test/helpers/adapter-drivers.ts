@@ -5,7 +5,7 @@ import { attachServiceToken } from '../../adapters/axios.js'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { serviceTokenHooks } from '../../adapters/ky.js'
 import { serviceTokenMiddleware } from '../../adapters/openapi-fetch.js'
-import type { ServiceTokenAdapterOptions } from '../../src/adapter-core.js'
+import type { ServiceTokenAdapterOptions } from '../../src/http/policy.js'
 import type { TokenManager } from '../../src/index.js'
 
 /** One request, described independently of the host client. */

@@ -1,0 +1,112 @@
+/**
+ * The exchange: token → place → send → follow → check → renew and resend once. Web standards only; it
+ * knows no HTTP client.
+ * @packageDocumentation
+ */
+import { readyTokenOf } from '../ready-token.js'
+import type { FetchLike, GetTokenOptions } from '../types.js'
+import { discard, inspectAnswer, rebuilt } from './answer.js'
+import { answerRefuses } from './auth-error.js'
+import { callOf, isOneShotBody } from './call.js'
+import type { Call } from './call.js'
+import { placeToken } from './place.js'
+import { appliesTo, urlTextOf } from './policy.js'
+import type { Policy } from './policy.js'
+import { redirectedCall } from './redirects.js'
+
+const NO_OPTIONS: GetTokenOptions = Object.freeze({})
+
+/** The token to send now: the cached one without a promise when the manager has it at hand. */
+function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Promise<string> {
+  return (signal?.aborted === true ? undefined : readyTokenOf(policy.manager)) ?? policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+}
+
+/** Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch). */
+function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined): Promise<string> {
+  policy.manager.invalidate(refused)
+  return policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+}
+
+function signalOf(call: Call): AbortSignal | undefined {
+  return call.init.signal ?? undefined
+}
+
+/**
+ * The call as it is sent with `token`: the token placed, and automatic redirects off (the exchange
+ * follows the allowed ones itself, so a redirect can never carry the token elsewhere).
+ */
+async function tokenedCall(policy: Policy, call: Call, token: string): Promise<Call> {
+  const placed = await placeToken(policy.placement, call, token)
+  if ((call.init.redirect ?? 'follow') === 'follow') return { ...placed, init: { ...placed.init, redirect: 'manual' } }
+  return placed
+}
+
+/** Sends `call` with `token` and follows its redirects to allowed origins, the token placed anew each time. */
+async function sendFollowing(policy: Policy, fetch: FetchLike, call: Call, token: string): Promise<Response> {
+  const sent = await tokenedCall(policy, call, token)
+  return follow(policy, fetch, call, token, await fetch(sent.url, sent.init))
+}
+
+/** `response` or, when it is a redirect the call may follow, where it leads. */
+async function follow(policy: Policy, fetch: FetchLike, call: Call, token: string, response: Response): Promise<Response> {
+  if ((call.init.redirect ?? 'follow') !== 'follow') return response
+  let hops = 0
+  for (let next = redirectedCall(policy, call, response, hops); next !== undefined; next = redirectedCall(policy, call, response, ++hops)) {
+    discard(response)
+    call = next
+    const sent = await tokenedCall(policy, call, token)
+    response = await fetch(sent.url, sent.init)
+  }
+  // As fetch's own answer at the end of redirects shows it.
+  return hops === 0 ? response : rebuilt(response, response.body, true)
+}
+
+/**
+ * What follows the first answer to a tokened call: its allowed redirects followed; then, if the answer
+ * refuses `token`, the token renewed (compare-and-invalidate) and the call sent once more. A resend
+ * that is refused again reaches the caller as it is.
+ */
+async function settle(policy: Policy, fetch: FetchLike, call: Call, token: string, first: Response): Promise<Response> {
+  const answer = await follow(policy, fetch, call, token, first)
+  if (!call.replayable) return answer
+  const signal = signalOf(call)
+  const { response, bytes } = await inspectAnswer(answer, policy.answer, signal)
+  if (!(await answerRefuses(policy.isAuthError, response, bytes, call.url))) return response
+  discard(response)
+  return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal))
+}
+
+/** The whole exchange for a fetch input that gets a token. */
+async function exchange(policy: Policy, fetch: FetchLike, url: string, input: Request | URL | string, init: RequestInit | undefined, oneShotBody: boolean): Promise<Response> {
+  const keepStream = policy.placement.in !== 'body' && (oneShotBody || isOneShotBody(init?.body))
+  const call = await callOf(url, input, init, keepStream)
+  const token = await tokenFor(policy, signalOf(call))
+  const sent = await tokenedCall(policy, call, token)
+  return settle(policy, fetch, call, token, await fetch(sent.url, sent.init))
+}
+
+/** Marks a fetch made by {@link createTokenFetch}, with the policy it serves. */
+const TOKEN_FETCH = Symbol('anyweb-service-token.fetch')
+
+/**
+ * A fetch that gives requests for the allowed origins a token and replays them once on an auth error;
+ * every other request goes to `fetch` exactly as given. `oneShotBody` says the caller's body was a
+ * stream even when it arrives inside a Request (as from ky), so it is not buffered for a replay.
+ */
+function createTokenFetch(policy: Policy, fetch: FetchLike, options: { oneShotBody?: boolean } = {}): typeof globalThis.fetch {
+  const oneShotBody = options.oneShotBody === true
+  const tokenFetch = async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
+    const url = urlTextOf(input)
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
+    if (url === undefined || !appliesTo(policy, url, method)) return init === undefined ? fetch(input) : fetch(input, init)
+    return exchange(policy, fetch, url, input, init, oneShotBody)
+  }
+  return Object.assign(tokenFetch, { [TOKEN_FETCH]: policy })
+}
+
+/** Whether `fetch` already is a token fetch for `policy` (ky merges hook arrays, so an init hook may run twice). */
+function isTokenFetchOf(fetch: unknown, policy: Policy): boolean {
+  return typeof fetch === 'function' && (fetch as { [TOKEN_FETCH]?: Policy })[TOKEN_FETCH] === policy
+}
+
+export { createTokenFetch, isTokenFetchOf, renewToken, settle, tokenedCall, tokenFor }
