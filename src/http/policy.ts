@@ -185,10 +185,14 @@ function routeOf(url: URL): string {
   return `${url.origin}/${segments.join('/')}`
 }
 
+const ABSOLUTE_URL = /^https?:\/\//i
+
 /** The absolute URL a fetch input points to, as text; `undefined` when it does not parse. */
 function urlTextOf(input: Request | URL | string): string | undefined {
   if (input instanceof URL) return input.href
   if (input instanceof Request) return input.url
+  // An absolute URL text is taken as written (fetch parses it anyway); {@link allows} judges it.
+  if (ABSOLUTE_URL.test(input)) return input
   try {
     const base = (globalThis as { location?: { href?: string } }).location?.href
     return new URL(input, base).href
