@@ -9,7 +9,8 @@ import { defaultIsAuthError } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
 import { callOf } from '../src/http/call.js'
 import type { Call } from '../src/http/call.js'
-import { createTokenFetch, settle, tokenedCall, tokenFor } from '../src/http/exchange.js'
+import { createTokenFetch, settle, tokenFor } from '../src/http/exchange.js'
+import { placeToken } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
 import { appliesTo, createPolicy } from '../src/http/policy.js'
 import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
@@ -59,7 +60,7 @@ function serviceTokenMiddleware(manager: TokenManager, options?: ServiceTokenAda
       if (!appliesTo(policy, request.url, request.method)) return undefined
       const call = await callOf(request.url, request, undefined, false)
       const token = await tokenFor(policy, request.signal)
-      const sent = await tokenedCall(policy, call, token)
+      const sent = await placeToken(policy.placement, call, token)
       const tokened = new Request(sent.url, sent.init)
       pending.set(tokened, { call, token })
       return tokened

@@ -15,6 +15,11 @@ interface Call {
   readonly init: RequestInit
   /** False when the body is a one-shot stream: sent once, never replayed, never redirected with its body. */
   readonly replayable: boolean
+  /**
+   * Whether the caller's redirect mode is `follow`: then the init says `manual` (the exchange follows the
+   * allowed redirects itself, so a redirect can never carry the token elsewhere).
+   */
+  readonly follows: boolean
 }
 
 /** Whether a body is a stream that can be read once only (so never replayed). */
@@ -96,21 +101,22 @@ async function readReleasing(body: ReadableStream<Uint8Array>): Promise<ArrayBuf
 async function callOf(url: string, input: Request | URL | string, init: RequestInit | undefined, keepStream: boolean): Promise<Call> {
   if (!(input instanceof Request)) {
     const body = init?.body
-    if (isPlainBody(body)) return { url, init: init ?? {}, replayable: true }
-    if (ArrayBuffer.isView(body)) {
-      const copy = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer
-      return { url, init: { ...init, body: copy }, replayable: true }
-    }
+    if (isPlainBody(body)) return kept(url, { ...init }, true)
+    if (ArrayBuffer.isView(body)) return kept(url, { ...init, body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer }, true)
   }
   // ky passes fetch-only options (none a Request has) alongside its Request: kept, not merged.
   const merge = input instanceof Request && !setsRequestFields(init)
   const request = merge ? input : new Request(input, init)
   const extra = merge ? init : undefined
-  if (request.body === null) return { url, init: { ...initOfRequest(request, null), ...extra }, replayable: true }
-  if (keepStream) {
-    return { url, init: { ...initOfRequest(request, request.body), ...extra }, replayable: false }
-  }
-  return { url, init: { ...initOfRequest(request, await readReleasing(request.body)), ...extra }, replayable: true }
+  const body = request.body === null ? null : keepStream ? request.body : await readReleasing(request.body)
+  return kept(url, { ...initOfRequest(request, body), ...extra }, !(body instanceof ReadableStream))
+}
+
+/** The call of `init` (a copy of the caller's, for this call alone), its automatic redirects turned off. */
+function kept(url: string, init: RequestInit, replayable: boolean): Call {
+  const follows = (init.redirect ?? 'follow') === 'follow'
+  if (follows) init.redirect = 'manual'
+  return { url, init, replayable, follows }
 }
 
 export { callOf, isOneShotBody }

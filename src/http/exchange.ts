@@ -12,7 +12,7 @@ import type { Call } from './call.js'
 import { placeToken } from './place.js'
 import { appliesTo, urlTextOf } from './policy.js'
 import type { Policy } from './policy.js'
-import { redirectedCall } from './redirects.js'
+import { isRedirectStatus, redirectedCall } from './redirects.js'
 
 const NO_OPTIONS: GetTokenOptions = Object.freeze({})
 
@@ -31,30 +31,20 @@ function signalOf(call: Call): AbortSignal | undefined {
   return call.init.signal ?? undefined
 }
 
-/**
- * The call as it is sent with `token`: the token placed, and automatic redirects off (the exchange
- * follows the allowed ones itself, so a redirect can never carry the token elsewhere).
- */
-async function tokenedCall(policy: Policy, call: Call, token: string): Promise<Call> {
-  const placed = await placeToken(policy.placement, call, token)
-  if ((call.init.redirect ?? 'follow') === 'follow') return { ...placed, init: { ...placed.init, redirect: 'manual' } }
-  return placed
-}
-
 /** Sends `call` with `token` and follows its redirects to allowed origins, the token placed anew each time. */
 async function sendFollowing(policy: Policy, fetch: FetchLike, call: Call, token: string): Promise<Response> {
-  const sent = await tokenedCall(policy, call, token)
+  const sent = await placeToken(policy.placement, call, token)
   return follow(policy, fetch, call, token, await fetch(sent.url, sent.init))
 }
 
 /** `response` or, when it is a redirect the call may follow, where it leads. */
 async function follow(policy: Policy, fetch: FetchLike, call: Call, token: string, response: Response): Promise<Response> {
-  if ((call.init.redirect ?? 'follow') !== 'follow') return response
+  if (!call.follows || !isRedirectStatus(response.status)) return response
   let hops = 0
   for (let next = redirectedCall(policy, call, response, hops); next !== undefined; next = redirectedCall(policy, call, response, ++hops)) {
     discard(response)
     call = next
-    const sent = await tokenedCall(policy, call, token)
+    const sent = await placeToken(policy.placement, call, token)
     response = await fetch(sent.url, sent.init)
   }
   // As fetch's own answer at the end of redirects shows it.
@@ -71,7 +61,8 @@ async function settle(policy: Policy, fetch: FetchLike, call: Call, token: strin
   if (!call.replayable) return answer
   const signal = signalOf(call)
   const { response, bytes } = await inspectAnswer(answer, policy.answer, signal)
-  if (!(await answerRefuses(policy.isAuthError, response, bytes, call.url))) return response
+  const refused = answerRefuses(policy.isAuthError, response, bytes, call.url)
+  if (refused === false || !(await refused)) return response
   discard(response)
   return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal))
 }
@@ -81,7 +72,7 @@ async function exchange(policy: Policy, fetch: FetchLike, url: string, input: Re
   const keepStream = policy.placement.in !== 'body' && (oneShotBody || isOneShotBody(init?.body))
   const call = await callOf(url, input, init, keepStream)
   const token = await tokenFor(policy, signalOf(call))
-  const sent = await tokenedCall(policy, call, token)
+  const sent = await placeToken(policy.placement, call, token)
   return settle(policy, fetch, call, token, await fetch(sent.url, sent.init))
 }
 
@@ -109,4 +100,4 @@ function isTokenFetchOf(fetch: unknown, policy: Policy): boolean {
   return typeof fetch === 'function' && (fetch as { [TOKEN_FETCH]?: Policy })[TOKEN_FETCH] === policy
 }
 
-export { createTokenFetch, isTokenFetchOf, renewToken, settle, tokenedCall, tokenFor }
+export { createTokenFetch, isTokenFetchOf, renewToken, settle, tokenFor }

@@ -58,7 +58,7 @@ function redirectedCall(policy: Policy, call: Call, response: Response, hops: nu
     init.body = null
     init.headers = editHeaders(call.init.headers, BODY_HEADERS)
   }
-  return { url: hop.url.href, init, replayable: call.replayable }
+  return { ...call, url: hop.url.href, init }
 }
 
 export { isRedirectStatus, redirectedCall, redirectHop }
