@@ -4,6 +4,7 @@
  */
 import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
+import { ConfigurationError } from '../src/errors.js'
 import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
 import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
@@ -13,7 +14,7 @@ import type { TokenPlacement } from '../src/http/place.js'
 import { appliesTo, createPolicy } from '../src/http/policy.js'
 import type { Policy, ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { TokenManager } from '../src/types.js'
-import { isPlainObject } from '../src/util.js'
+import { describe, isPlainObject } from '../src/util.js'
 
 function withQueryParam(params: unknown, name: string, token: string): unknown {
   if (params instanceof URLSearchParams) {
@@ -312,7 +313,7 @@ function attachServiceToken(
   options?: ServiceTokenAdapterOptions,
 ): () => void {
   if (typeof instance?.interceptors?.request?.use !== 'function') {
-    throw new TypeError('attachServiceToken(instance, manager): `instance` must be an axios instance.')
+    throw new ConfigurationError('instance', `Invalid argument \`instance\`: attachServiceToken(instance, manager, options?) takes an axios instance first (axios.create() or axios), got ${describe(instance)}.`)
   }
   const policy = createPolicy(manager, options)
 

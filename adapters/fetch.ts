@@ -2,6 +2,7 @@
  * anyweb-service-token/fetch: a fetch that adds the service token to requests for the API.
  * @packageDocumentation
  */
+import { ConfigurationError } from '../src/errors.js'
 import { defaultIsAuthError } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
 import { createTokenFetch } from '../src/http/exchange.js'
@@ -9,6 +10,7 @@ import type { TokenPlacement } from '../src/http/place.js'
 import { createPolicy } from '../src/http/policy.js'
 import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { FetchLike, TokenManager } from '../src/types.js'
+import { describe } from '../src/util.js'
 
 /**
  * Wraps `fetch` so that requests to the API's origin carry a valid service token, and a request whose
@@ -73,7 +75,7 @@ function withServiceToken(
   options?: ServiceTokenAdapterOptions,
 ): typeof globalThis.fetch {
   if (typeof fetch !== 'function') {
-    throw new TypeError('withServiceToken(fetch, manager): `fetch` must be a function.')
+    throw new ConfigurationError('fetch', `Invalid argument \`fetch\`: withServiceToken(fetch, manager, options?) takes the fetch to wrap first, got ${describe(fetch)}.`)
   }
   return createTokenFetch(createPolicy(manager, options), fetch as FetchLike)
 }

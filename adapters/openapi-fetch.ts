@@ -5,6 +5,7 @@
  */
 import createClient from 'openapi-fetch'
 import type { Client, Middleware } from 'openapi-fetch'
+import { ConfigurationError } from '../src/errors.js'
 import { defaultIsAuthError } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
 import { callOf } from '../src/http/call.js'
@@ -12,11 +13,12 @@ import type { Call } from '../src/http/call.js'
 import { createTokenFetch, settle, tokenFor } from '../src/http/exchange.js'
 import { placeToken } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
-import { appliesTo, createPolicy } from '../src/http/policy.js'
+import { allows, appliesTo, createPolicy } from '../src/http/policy.js'
 import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { paths } from '../src/generated/anyweb.js'
 import { createTokenManager } from '../src/manager.js'
 import type { AnyWebManagerOptions, FetchLike, TokenManager } from '../src/types.js'
+import { describe } from '../src/util.js'
 
 /**
  * Adds the service token to openapi-fetch requests for the API's origin (`onRequest`) and, when the
@@ -47,7 +49,7 @@ import type { AnyWebManagerOptions, FetchLike, TokenManager } from '../src/types
  * import createClient from 'openapi-fetch'
  * import { serviceTokenMiddleware } from 'anyweb-service-token/openapi-fetch'
  *
- * const client = createClient<paths>({ baseUrl: 'https://api.anyweb.cc' })
+ * const client = createClient<AnyWebPaths>({ baseUrl: 'https://api.anyweb.cc' })
  * client.use(serviceTokenMiddleware(manager))
  * ```
  */
@@ -155,6 +157,9 @@ function adapterOptionsOf(options: ServiceTokenAdapterOptions): ServiceTokenAdap
  * ```
  */
 function createAnyWebClient(options: CreateAnyWebClientOptions): AnyWebClient {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('options', `Invalid argument \`options\`: createAnyWebClient({ appid, secret }) or createAnyWebClient({ manager }), got ${describe(options)}.`)
+  }
   let manager: TokenManager
   if (options.manager !== undefined) {
     manager = options.manager
@@ -164,6 +169,13 @@ function createAnyWebClient(options: CreateAnyWebClientOptions): AnyWebClient {
   }
   const policy = createPolicy(manager, adapterOptionsOf(options))
   const baseUrl = (options.manager !== undefined ? options.baseUrl : undefined) ?? manager.baseUrl
+  // A client whose requests the token may not go to would only ever be answered A108P001.
+  if (baseUrl !== undefined && !allows(policy, baseUrl)) {
+    throw new ConfigurationError(
+      'baseUrl',
+      `Invalid option \`baseUrl\`: the token may not be sent there (allowed: ${[...policy.origins].join(', ')}). Give the client the manager's origin, or list the client's origin in \`origins\`.`,
+    )
+  }
   // The token goes in at the fetch, not in a middleware: openapi-fetch's Request is sent as URL + init
   // instead of being read and rebuilt, which costs the client a quarter of its throughput.
   const client = createClient<AnyWebPaths, 'application/json'>({

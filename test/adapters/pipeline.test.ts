@@ -213,3 +213,36 @@ describe.each(drivers)('$name: lossless placement and the token endpoint under e
     expect(calls().map((request) => request.path)).toEqual(['/service/checkAddresses'])
   })
 })
+
+describe('arguments every entry point checks', () => {
+  it('swapped or missing arguments are ConfigurationErrors that name the argument, never plain TypeErrors', async () => {
+    const { attachServiceToken } = await import('../../adapters/axios.js')
+    const { isServiceTokenError } = await import('../../src/index.js')
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 60 }), baseUrl: 'http://127.0.0.1:9' })
+    cleanups.push(() => manager.close())
+    const attempts: Array<[string, () => unknown]> = [
+      ['fetch', () => withServiceToken(manager as never, fetch as never)],
+      ['instance', () => attachServiceToken(manager as never, {} as never)],
+      ['options', () => (createAnyWebClient as (options?: unknown) => unknown)()],
+      ['origins', () => withServiceToken(fetch, manager, { origin: ['http://127.0.0.1:9'] } as never)],
+    ]
+    for (const [option, attempt] of attempts) {
+      let caught: unknown
+      try {
+        attempt()
+      } catch (error) {
+        caught = error
+      }
+      expect(isServiceTokenError(caught, 'ERR_INVALID_OPTION'), option).toBe(true)
+      expect((caught as Error).message).not.toMatch(/\[object|undefined is not/)
+    }
+  })
+
+  it('createAnyWebClient refuses a baseUrl the token may not go to (it would only ever be answered A108P001)', () => {
+    const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 60 }), baseUrl: 'http://127.0.0.1:8787' })
+    cleanups.push(() => manager.close())
+    expect(() => createAnyWebClient({ manager, baseUrl: 'http://localhost:8787' })).toThrow(/may not be sent there \(allowed: http:\/\/127\.0\.0\.1:8787\).*origins/)
+    expect(() => createAnyWebClient({ manager, baseUrl: 'http://localhost:8787', origins: ['http://localhost:8787'] })).not.toThrow()
+    expect(() => createAnyWebClient({ manager })).not.toThrow()
+  })
+})
