@@ -9,6 +9,7 @@ import axios from 'axios'
 import ky from 'ky'
 import createClient from 'openapi-fetch'
 import type { TokenPlacement } from '../src/http/place.js'
+import type { Framing } from './answers.js'
 import { built } from './lib.js'
 
 const { attachServiceToken } = await built<typeof import('../adapters/axios.js')>('axios')
@@ -33,46 +34,66 @@ async function startServer(): Promise<{ url: string; stop: () => void }> {
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() }
 }
 
-type Send = () => Promise<void>
+/** Sends one request and resolves with the answer's body, read whole as its client reads it. */
+type Send = () => Promise<unknown>
 
-const decoder = new TextDecoder()
-/** Response.prototype without undici's constructor (the cheapest Response subclass known, as the adapter's). */
-function Unbuilt(): void {}
-Unbuilt.prototype = Response.prototype
-/** The Response a by-hand adapter hands on: the original's head, the text it read (decoded once). */
-class HandedOn extends (Unbuilt as unknown as typeof Response) {
-  readonly #original: Response
-  readonly #text: string
-  constructor(original: Response, text: string) {
-    super()
-    this.#original = original
-    this.#text = text
-  }
-  override get status(): number {
-    return this.#original.status
-  }
-  override async text(): Promise<string> {
-    return this.#text
-  }
-}
 type Placement = 'header' | 'body'
 
-/** A body read up to its declared length, not a read further (as the adapter reads a small answer). */
-async function declared(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
-  const reader = body.getReader()
+/** At most this many bytes of a JSON answer are looked at (the pipeline's limit). */
+const LOOK_LIMIT = 64 * 1024
+const AUTH_CODE = Buffer.from('A108P001')
+
+/**
+ * The steps the exchange cannot skip for a JSON answer, written inline: its body read to its end
+ * within a time bound (or to 64 KiB, then handed on as what was read followed by the rest), looked
+ * through for `A108P001`, and handed on as a real Response with the original's head.
+ */
+async function lookedAt(response: Response): Promise<Response> {
+  const reader = response.body!.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
-  while (size < length) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
+  const timer = setTimeout(() => undefined, 1_000)
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      size += value.byteLength
+      if (size > LOOK_LIMIT) {
+        let next = 0
+        const rest = new ReadableStream<Uint8Array>(
+          {
+            async pull(controller) {
+              if (next < chunks.length) return controller.enqueue(chunks[next++]!)
+              const read = await reader.read()
+              if (read.done) controller.close()
+              else controller.enqueue(read.value)
+            },
+          },
+          { highWaterMark: 0 },
+        )
+        return new Response(rest, { status: response.status, statusText: response.statusText, headers: response.headers })
+      }
+    }
+  } finally {
+    clearTimeout(timer)
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+  if (response.status === 401 || Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(AUTH_CODE)) throw new Error('refused')
+  return new Response(bytes as Uint8Array<ArrayBuffer>, { status: response.status, statusText: response.statusText, headers: response.headers })
 }
 
-/** The baseline (token by hand) and the adapter's sender for one client and placement. */
-function senders(client: string, placement: Placement, url: string, fetch: typeof globalThis.fetch = globalThis.fetch): { baseline: Send; adapter: Send } {
+/**
+ * The baseline (token by hand) and the adapter's sender for one client, placement and answer framing.
+ * Each resolves with the answer's body as its client gives it (text or parsed JSON), read whole.
+ */
+function senders(
+  client: string,
+  placement: Placement,
+  url: string,
+  framing: Framing = 'length',
+  fetch: typeof globalThis.fetch = globalThis.fetch,
+): { baseline: Send; adapter: Send } {
   const manager = createTokenManager({ source: async () => ({ token: TOKEN, expiresIn: 3600 }), baseUrl: url })
   const adapterPlacement: TokenPlacement =
     placement === 'header' ? { in: 'header', name: 'authorization', scheme: 'Bearer' } : { in: 'body', field: 'serviceToken' }
@@ -80,39 +101,28 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
     placement === 'header' ? { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } : { 'content-type': 'application/json' }
   const byHandBody = placement === 'header' ? { group } : { group, serviceToken: TOKEN }
   const options = { placement: adapterPlacement }
+  const path = `${PATH}?answer=${framing}`
+  const target = url + path
   void manager.getToken() // cached before the first measured request
   switch (client) {
     case 'fetch': {
       const wrapped = withServiceToken(fetch, manager, options)
       return {
-        baseline: async () => {
-          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
-        },
-        adapter: async () => {
-          await (await wrapped(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text()
-        },
+        baseline: async () => (await fetch(target, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text(),
+        adapter: async () =>
+          (await wrapped(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ group }) })).text(),
       }
     }
-    case 'fetch (steps by hand)': {
-      // Not an adapter: the steps any adapter must add to see A108P001 in a 200 answer before the caller
-      // does, written inline around the bare fetch with the token already in place — a copied init with
-      // redirects kept in hand, the small JSON answer read whole (to its declared length, as the adapter
-      // reads it) and looked through, and handed on in a Response of its own. The floor under every
+    case REFERENCE: {
+      // Not an adapter: the bare fetch with the token already written in, plus the steps the exchange
+      // cannot skip to see A108P001 in a 200 answer before the caller does — the init copied with
+      // redirects kept in hand, and the answer looked at as {@link lookedAt} does. The floor under every
       // fetch-based adapter's ratio, measured in the same way.
       return {
-        baseline: async () => {
-          await (await fetch(url + PATH, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text()
-        },
+        baseline: async () => (await fetch(target, { method: 'POST', headers: byHandHeaders, body: JSON.stringify(byHandBody) })).text(),
         adapter: async () => {
           const init: RequestInit = { method: 'POST', headers: { ...byHandHeaders }, body: JSON.stringify(byHandBody) }
-          const response = await fetch(url + PATH, { ...init, redirect: 'manual' })
-          const length = response.headers.get('content-length')
-          if (length === null || Number(length) > 65_536 || response.body === null || !response.headers.get('content-type')?.includes('json')) {
-            throw new Error('not a small JSON answer')
-          }
-          const text = decoder.decode(await declared(response.body, Number(length)))
-          if (response.status === 401 || text.includes('A108P001') || text.includes('\\')) throw new Error('refused')
-          await new HandedOn(response, text).text()
+          return (await lookedAt(await fetch(target, { ...init, redirect: 'manual' }))).text()
         },
       }
     }
@@ -124,24 +134,16 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
       const tokened = axios.create({ baseURL: url, adapter, httpAgent: agent })
       attachServiceToken(tokened, manager, options)
       return {
-        baseline: async () => {
-          await plain.post(PATH, byHandBody, placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {})
-        },
-        adapter: async () => {
-          await tokened.post(PATH, { group })
-        },
+        baseline: async () => (await plain.post(path, byHandBody, placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {})).data,
+        adapter: async () => (await tokened.post(path, { group })).data,
       }
     }
     case 'ky': {
       const plain = ky.create({ baseUrl: url, retry: 0 })
       const tokened = ky.create({ baseUrl: url, retry: 0, hooks: serviceTokenHooks(manager, options) })
       return {
-        baseline: async () => {
-          await plain.post(PATH.slice(1), { json: byHandBody, ...(placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {}) }).text()
-        },
-        adapter: async () => {
-          await tokened.post(PATH.slice(1), { json: { group } }).text()
-        },
+        baseline: () => plain.post(path.slice(1), { json: byHandBody, ...(placement === 'header' ? { headers: { authorization: `Bearer ${TOKEN}` } } : {}) }).text(),
+        adapter: () => tokened.post(path.slice(1), { json: { group } }).text(),
       }
     }
     case 'openapi-fetch (middleware)':
@@ -154,20 +156,21 @@ function senders(client: string, placement: Placement, url: string, fetch: typeo
           ? createClient<Paths>({ baseUrl: url, fetch })
           : createClient<Paths>({ baseUrl: url, fetch: withServiceToken(fetch, manager, options) })
       if (client === 'openapi-fetch (middleware)') tokened.use(serviceTokenMiddleware(manager, options))
-      const post = (c: typeof plain, body: unknown, headers?: Record<string, string>) =>
-        c.POST(PATH as never, { body, ...(headers === undefined ? {} : { headers }) } as never) as Promise<unknown>
+      const post = async (c: typeof plain, body: unknown, headers?: Record<string, string>): Promise<unknown> =>
+        ((await c.POST(PATH as never, { body, params: { query: { answer: framing } }, ...(headers === undefined ? {} : { headers }) } as never)) as { data: unknown }).data
       return {
-        baseline: async () => {
-          await post(plain, byHandBody, placement === 'header' ? { authorization: `Bearer ${TOKEN}` } : undefined)
-        },
-        adapter: async () => {
-          await post(tokened, { group })
-        },
+        baseline: () => post(plain, byHandBody, placement === 'header' ? { authorization: `Bearer ${TOKEN}` } : undefined),
+        adapter: () => post(tokened, { group }),
       }
     }
     default:
       throw new Error(`unknown client ${client}`)
   }
+}
+
+/** The length of the JSON text a sender resolved with (its client's text, or the JSON it parsed), to check the framing asked for is the one served. */
+function answerLength(body: unknown): number {
+  return typeof body === 'string' ? body.length : JSON.stringify(body).length
 }
 
 const CLIENTS = ['fetch', 'axios (http)', 'axios (fetch)', 'ky', 'openapi-fetch (fetch option)', 'openapi-fetch (middleware)'] as const
@@ -180,5 +183,5 @@ const INFORMATIVE = 'openapi-fetch (middleware)'
 /** Measured beside the clients, with no target: the floor of a fetch-based adapter (see its sender). */
 const REFERENCE = 'fetch (steps by hand)'
 
-export { CLIENTS, INFORMATIVE, REFERENCE, senders, startServer }
+export { answerLength, CLIENTS, INFORMATIVE, REFERENCE, senders, startServer }
 export type { Placement, Send }

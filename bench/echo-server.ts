@@ -1,28 +1,35 @@
 /**
  * The minimal API server of the hot-path benchmark, run in its own process so that the client process
- * measures the client only: reads each request, answers a fixed `{"code":1000,…}`, keep-alive.
- * Prints its port on stdout.
+ * measures the client only: reads each request and answers a fixed AnyWeb JSON, keep-alive, framed as
+ * the request's `answer` query parameter asks (bench/answers.ts; none: the small JSON with a
+ * content-length; an unknown one: 400). Prints its port on stdout.
  *
  * HTTP/1.1 by hand on a TCP socket, not node:http: the benchmark measures the client, so the server
  * must never be what limits the rate. node:http's own work per request is about that of the client's,
  * and how fast it ran in a given run (what its engine made of it) decided how much of the client's
- * cost showed: the same client code measured 0.92 in one run and 1.01 in the next. This server answers
- * in a few µs, so the client is the bottleneck in every run. It understands what the benchmark's
- * clients send: requests framed by `content-length` or `transfer-encoding: chunked`, pipelined or not.
+ * cost showed. This server answers in a few µs, so the client is the bottleneck in every run. It
+ * understands what the benchmark's clients send: requests framed by `content-length` or
+ * `transfer-encoding: chunked`, pipelined or not.
  */
 import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
+import { FRAMINGS } from './answers.js'
+import type { Framing } from './answers.js'
 
-const BODY = '{"code":1000,"message":"success","data":{"u1":["cfx:bb"]}}'
-const ANSWER = Buffer.from(
-  `HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(BODY)}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n${BODY}`,
-  'latin1',
-)
+const UNKNOWN = Buffer.from('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n', 'latin1')
 const HEAD_END = Buffer.from('\r\n\r\n')
 const CRLF = Buffer.from('\r\n')
 const LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i
 const CHUNKED = /\r\ntransfer-encoding:[^\r]*chunked/i
 const CLOSE = /\r\nconnection:[^\r]*close/i
+/** The `answer` parameter of the request line's query, if any. */
+const ANSWER = /^[^ ]+ [^ ?]*\?(?:[^ #]*&)?answer=([^ &#]*)/
+
+/** The answer to a request whose head (request line and fields) is `head`. */
+function answerTo(head: string): Buffer {
+  const asked = ANSWER.exec(head)?.[1] ?? 'length'
+  return Object.hasOwn(FRAMINGS, asked) ? FRAMINGS[asked as Framing].wire : UNKNOWN
+}
 
 /**
  * Where the chunked body starting at `from` ends (just past its last CRLF), or -1 when not all of it
@@ -52,7 +59,7 @@ function serve(socket: Socket): void {
   let pending: Buffer = Buffer.alloc(0)
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-    let answers = 0
+    const answers: Buffer[] = []
     let close = false
     for (;;) {
       const headEnd = pending.indexOf(HEAD_END)
@@ -68,14 +75,14 @@ function serve(socket: Socket): void {
         if (end > pending.length) break
       }
       pending = pending.subarray(end)
-      answers++
+      answers.push(answerTo(head))
       if (CLOSE.test(head)) {
         close = true
         break
       }
     }
-    if (answers === 1) socket.write(ANSWER)
-    else if (answers > 1) socket.write(Buffer.concat(Array.from({ length: answers }, () => ANSWER)))
+    if (answers.length === 1) socket.write(answers[0]!)
+    else if (answers.length > 1) socket.write(Buffer.concat(answers))
     if (close) socket.end()
   })
   socket.on('error', () => socket.destroy())

@@ -10,6 +10,8 @@ interface ScenarioResult {
   markdown: string
   /** One line per target: [what, target, measured, met]; `met` null for a figure measured with no target (JSON has no undefined). */
   targets: Array<[string, string, string, boolean | null]>
+  /** Markdown shown under the targets table (the hot path's matrix of ratios). */
+  summary?: string
 }
 
 function median(values: readonly number[]): number {
@@ -72,7 +74,9 @@ function report(result: ScenarioResult): void {
  * An entry of the library as built in `dist/`, which is what users run (`npm run bench` builds first),
  * typed by its source. Running the sources through tsx instead would measure esbuild's `keepNames`
  * wrappers too. `BENCH_DIST=<folder>` measures another build instead (a copy of `dist/` with one change,
- * to weigh that change against the same baseline).
+ * to weigh that change against the same baseline, or a snapshot that a rebuild cannot change under a
+ * run). A folder outside this checkout needs what a build imports: a `node_modules` link to this one's
+ * and a `package.json` of `{"type":"module"}`.
  */
 function built<T>(entry: 'index' | 'fetch' | 'axios' | 'ky' | 'openapi-fetch' | 'emulator' | 'redis'): Promise<T> {
   const folder = process.env['BENCH_DIST']

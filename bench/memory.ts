@@ -1,8 +1,8 @@
 /**
  * Scenario 4 — memory: requests through the fetch adapter with a trivial in-process fetch (a fixed JSON
  * Response, so the adapter's own heap is measured), heap after a full GC at checkpoints. Baseline: the same
- * loop calling the trivial fetch directly. Then the same through Node's own fetch on loopback, the path
- * where small answers are read to their declared length only. Run with `node --expose-gc` (bench/run.ts does).
+ * loop calling the trivial fetch directly. Then the same through Node's own fetch on loopback, where each
+ * answer is read by the pipeline and handed on as a new Response. Run with `node --expose-gc` (bench/run.ts does).
  */
 import { startServer } from './clients.js'
 import { built, fixed, log, report } from './lib.js'
@@ -12,7 +12,7 @@ const { createTokenManager } = await built<typeof import('../src/index.js')>('in
 
 const TOTAL = Number(process.env['BENCH_MEMORY'] ?? 1_000_000)
 const BASELINE_TOTAL = Math.min(TOTAL, 200_000)
-/** Requests on loopback through Node's own fetch, where small answers are read to their declared length only. */
+/** Requests on loopback through Node's own fetch, each answer read by the pipeline and handed on as a new Response. */
 const NETWORK_TOTAL = Math.min(TOTAL, 100_000)
 const NETWORK_BASELINE_TOTAL = NETWORK_TOTAL / 2
 const CHECKPOINTS = 5
@@ -74,8 +74,8 @@ async function main(): Promise<void> {
   const baseline = await measure('baseline', () => trivialFetch(URL_, init()), BASELINE_TOTAL)
   const ours = await measure('adapter', () => api(URL_, init()), TOTAL)
   manager.close()
-  // The same through Node's own fetch against a server on loopback: the small answers are read to their
-  // declared length only, leaving undici's fetch state to be collected with the Response.
+  // The same through Node's own fetch against a server on loopback: what undici keeps for each answer
+  // must be let go once the pipeline has read it and handed on a Response of its own.
   const server = await startServer()
   let network: Awaited<ReturnType<typeof measure>>
   let networkBaseline: Awaited<ReturnType<typeof measure>>
@@ -107,8 +107,8 @@ async function main(): Promise<void> {
     `baseline loop: ${mb(baseline.growth)} MB after ${BASELINE_TOTAL.toLocaleString('en')} (${fixed((baseline.ms * 1000) / BASELINE_TOTAL, 1)} µs per request).`,
     `Difference adapter − baseline: ${mb(ours.growth - baseline.growth)} MB.`,
     '',
-    `Through Node's own fetch on loopback (bench/echo-server.ts in its own process; the path where a small answer is read to its`,
-    `declared length only): **${mb(network.growth)} MB** after ${NETWORK_TOTAL.toLocaleString('en')} requests through the adapter`,
+    `Through Node's own fetch on loopback (bench/echo-server.ts in its own process; each small answer read whole by the`,
+    `pipeline and handed on as a new Response): **${mb(network.growth)} MB** after ${NETWORK_TOTAL.toLocaleString('en')} requests through the adapter`,
     `(${network.points.map(([, growth]) => mb(growth)).join(', ')} MB at each fifth); the bare fetch, ${mb(networkBaseline.growth)} MB after`,
     `${NETWORK_BASELINE_TOTAL.toLocaleString('en')}.`,
     '',

@@ -1,6 +1,8 @@
 /**
  * `npm run bench` (`tsx bench/run.ts`): runs each scenario in its own Node process (with --expose-gc, so
- * they do not disturb one another) and writes BENCHMARKS.md. `--only <name>` runs one scenario.
+ * they do not disturb one another) and writes BENCHMARKS.md. `--only <name>` runs one scenario and prints
+ * its section instead. `--quick` runs the hot path only, in its quick mode (a few minutes), and prints
+ * its matrix and table; BENCHMARKS.md is left as it is.
  * Environment knobs for quick local runs: BENCH_ROUNDS (min 5), BENCH_HOT_REQUESTS, BENCH_HOT_CLIENTS (hot path: a comma-separated list of clients), BENCH_HERD, BENCH_MEMORY,
  * BENCH_CROSS_LIFETIMES (min 3).
  */
@@ -11,7 +13,10 @@ import type { ScenarioResult } from './lib.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const scenarios = ['hot-path', 'herd', 'refresh-ahead', 'memory', 'cross-process', 'allocation'] as const
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+const quick = process.argv.includes('--quick')
+const only = quick ? 'hot-path' : process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+// The scenario children inherit it.
+if (quick) process.env['BENCH_QUICK'] = '1'
 
 /** A scenario that cannot run on this machine (cross-process without redis-server) names its targets in `skipped`: [what, wanted]. */
 type Reported = ScenarioResult & { skipped?: Array<[string, string]> }
@@ -68,6 +73,7 @@ async function main(): Promise<void> {
     ...targets.map(([what, wanted, measured, met]) => `| ${what} | ${wanted} | ${measured} | ${met === null ? '— (informative)' : met ? '✅ yes' : '❌ no'} |`),
     ...results.flatMap((r) => (r.skipped ?? []).map(([what, wanted]) => `| ${what} | ${wanted} | skipped | — |`)),
     '',
+    ...results.flatMap((r) => (r.summary === undefined ? [] : [`### ${r.title}`, '', r.summary, ''])),
     '### Where the hot-path overhead comes from (profiled, not measured in this run)',
     '',
     '- **axios (http) above 1.00**: tokened requests set `maxRedirects: 0` (redirects must not carry the token away), which',
@@ -128,7 +134,8 @@ async function main(): Promise<void> {
     '',
     ...results.flatMap((r) => [`## ${r.title}`, '', r.markdown, '']),
   ].join('\n')
-  if (only === undefined) writeFileSync(`${root}/BENCHMARKS.md`, md)
+  if (quick) process.stdout.write(`# Hot path, quick mode (not written to BENCHMARKS.md)\n\n${results.map((r) => r.markdown).join('\n\n')}\n`)
+  else if (only === undefined) writeFileSync(`${root}/BENCHMARKS.md`, md)
   else process.stdout.write(md)
   process.stderr.write(`done in ${fixed(totalSeconds, 0)} s\n`)
 }
