@@ -1,9 +1,10 @@
 import createClient from 'openapi-fetch'
-import { AnyWebApiError, ErrorCode, InvalidResponseError, TokenRequestError } from './errors.js'
+import { AnyWebApiError, ConfigurationError, ErrorCode, InvalidResponseError, TokenRequestError } from './errors.js'
 import type { paths } from './generated/anyweb.js'
+import { TOKEN_PATH } from './options.js'
 import type { ResolvedAnyWeb } from './options.js'
 import type { TokenGrant, TokenSource } from './types.js'
-import { isRecord } from './util.js'
+import { isRecord, redactor, tokenFault } from './util.js'
 
 /** The codes AnyWeb uses for a missing or wrong appid/secret: retrying cannot help. */
 const CREDENTIAL_CODES: Readonly<Record<string, string>> = {
@@ -29,16 +30,20 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
 
 
 /**
- * Checks a grant at run time, whatever produced it: a non-empty string token and a finite, positive,
- * plausible lifetime in seconds.
+ * Checks a grant at run time, whatever produced it: a token that can travel in a header (see
+ * `tokenFault`) and a finite, positive, plausible lifetime in seconds.
  */
 function validateGrant(value: unknown, status?: number): TokenGrant {
   const extra = status === undefined ? {} : { status }
   if (!isRecord(value)) throw new InvalidResponseError('The token response has no data object.', extra)
   const { expiresIn } = value
   const token = 'serviceToken' in value ? value.serviceToken : value.token
-  if (typeof token !== 'string' || token === '') {
-    throw new InvalidResponseError('The token response has no token (expected a non-empty string).', extra)
+  const fault = tokenFault(token)
+  if (fault !== undefined) {
+    throw new InvalidResponseError(
+      `The token response has no usable token: ${fault}. A token must be 1 to 8192 visible ASCII characters.`,
+      extra,
+    )
   }
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn > MAX_EXPIRES_IN) {
     throw new InvalidResponseError(
@@ -47,7 +52,7 @@ function validateGrant(value: unknown, status?: number): TokenGrant {
       extra,
     )
   }
-  return { token, expiresIn }
+  return { token: token as string, expiresIn }
 }
 
 function parseJson(body: unknown): unknown {
@@ -59,23 +64,78 @@ function parseJson(body: unknown): unknown {
   }
 }
 
+/** What the answers of one token endpoint are read with. */
+interface Reading {
+  /** The URL token requests go to, for messages. */
+  tokenUrl: string
+  appid: string
+  /** Removes the secret from any text the server sent before the library keeps it. */
+  redact: (text: string) => string
+}
+
+/**
+ * A redirect is final: following it would re-send the secret wherever `Location` points (also from https
+ * to plain http), and a token issued there is not AnyWeb's. Only the status and `Location`'s origin are
+ * named, never the body. A custom `fetch` that followed anyway is caught by `redirected`.
+ */
+function redirectError(response: Response, { tokenUrl, redact }: Reading): TokenRequestError {
+  let target = 'an unknown place'
+  const location = response.headers.get('location')
+  try {
+    if (location !== null) target = redact(new URL(location, tokenUrl).origin)
+  } catch {
+    target = 'an invalid Location'
+  }
+  const what = response.redirected
+    ? `was redirected (the \`fetch\` given to the manager followed it) to ${redact(safeOrigin(response.url))}`
+    : `answered HTTP ${response.status} (a redirect to ${target})`
+  return new TokenRequestError(
+    ErrorCode.Redirect,
+    `The token endpoint ${redact(tokenUrl)} ${what}; token requests never follow redirects, so the secret is not ` +
+      'sent elsewhere. If the API has really moved, set `baseUrl` to its new origin.',
+    { status: response.status, retryable: false },
+  )
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin
+  } catch {
+    return 'an unknown place'
+  }
+}
+
+function isRedirect(response: Response): boolean {
+  return (response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect' || response.redirected
+}
+
 /**
  * Turns any answer of the token endpoint into a grant or one of the library's typed errors. Errors
- * may come with HTTP 200 or any other status, so the envelope's `code` decides first.
+ * may come with HTTP 200 or any other status, so the envelope's `code` decides first, after the two
+ * answers that mean the configuration is wrong: a redirect and a 404.
  */
-function interpret(response: Response, body: unknown, appid: string, now: number): TokenGrant {
+function interpret(response: Response, body: unknown, reading: Reading, now: number): TokenGrant {
   const { status } = response
+  const { redact } = reading
+  if (isRedirect(response)) throw redirectError(response, reading)
+  if (status === 404) {
+    throw new ConfigurationError(
+      'baseUrl',
+      `The token endpoint ${redact(reading.tokenUrl)} answered HTTP 404 (not found). \`baseUrl\` is the API's origin ` +
+        `(e.g. "https://api.anyweb.cc"), not a path: the library appends ${TOKEN_PATH} itself.`,
+    )
+  }
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now)
   const details = retryAfterMs === undefined ? { status } : { status, retryAfterMs }
   const envelope = parseJson(body)
   if (isRecord(envelope) && typeof envelope.code === 'string') {
-    const serverCode = envelope.code
-    const serverMessage = typeof envelope.message === 'string' ? envelope.message : ''
+    const serverCode = redact(envelope.code)
+    const serverMessage = typeof envelope.message === 'string' ? redact(envelope.message) : ''
     const meaning = CREDENTIAL_CODES[serverCode]
     if (meaning !== undefined) {
       throw new AnyWebApiError(
         ErrorCode.Credentials,
-        `AnyWeb rejected the credentials of appid "${appid}": ${serverCode} (${meaning}). ` +
+        `AnyWeb rejected the credentials of appid "${reading.appid}": ${serverCode} (${meaning}). ` +
           'Check the appid and secret in the AnyWeb developer console; no new token request is made until the cooldown ' +
             '(option `cooldown`, 30 s by default) ends.',
         { ...details, serverCode, serverMessage, retryable: false },
@@ -96,10 +156,9 @@ function interpret(response: Response, body: unknown, appid: string, now: number
     })
   }
   if (envelope.code !== 1000) {
-    throw new InvalidResponseError(
-      `The token response has code ${JSON.stringify(envelope.code) ?? 'undefined'}; expected the number 1000.`,
-      { status },
-    )
+    // Only a number is shown: any other value is the server's text and may echo the request.
+    const shown = typeof envelope.code === 'number' ? String(envelope.code) : `of type ${envelope.code === null ? 'null' : typeof envelope.code}`
+    throw new InvalidResponseError(`The token response has code ${shown}; expected the number 1000.`, { status })
   }
   return validateGrant(envelope.data, status)
 }
@@ -111,20 +170,45 @@ function interpret(response: Response, body: unknown, appid: string, now: number
 function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
   const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: (request) => config.fetch(request) })
   const { appid, secret } = config
+  const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
   return async ({ signal }) => {
     let result
     try {
-      result = await client.POST('/service/serviceToken', { body: { appid, secret }, signal, parseAs: 'text' })
+      result = await client.POST('/service/serviceToken', {
+        body: { appid, secret },
+        signal,
+        parseAs: 'text',
+        redirect: 'manual',
+      })
     } catch (error) {
       if (signal.aborted) throw signal.reason
       throw new TokenRequestError(
         ErrorCode.Network,
-        `Could not reach the AnyWeb token endpoint at ${config.baseUrl}: ${error instanceof Error ? error.message : String(error)}.`,
-        { cause: error },
+        reading.redact(
+          `Could not reach the AnyWeb token endpoint at ${config.baseUrl}: ${error instanceof Error ? error.message : String(error)}.`,
+        ),
+        { cause: scrubbed(error, reading.redact) },
       )
     }
-    return interpret(result.response, result.response.ok ? result.data : result.error, appid, now())
+    return interpret(result.response, result.response.ok ? result.data : result.error, reading, now())
   }
+}
+
+/** Whether a text, or any own property of an error down its `cause` chain, holds the secret. */
+function showsSecret(value: unknown, redact: (text: string) => string, depth = 0): boolean {
+  if (typeof value === 'string') return redact(value) !== value
+  if (typeof value !== 'object' || value === null || depth > 4) return false
+  const keys = new Set([...Object.getOwnPropertyNames(value), 'message', 'stack', 'cause'])
+  return [...keys].some((key) => showsSecret((value as Record<string, unknown>)[key], redact, depth + 1))
+}
+
+/**
+ * The network error to keep as `cause`: as it is, unless it shows the secret (a custom fetch may put
+ * the request into its error), then a plain error with its redacted message.
+ */
+function scrubbed(error: unknown, redact: (text: string) => string): unknown {
+  if (!showsSecret(error, redact)) return error
+  return new Error(redact(error instanceof Error ? error.message : String(error)))
 }
 
 export { anywebSource, CREDENTIAL_CODES, parseRetryAfter, validateGrant }

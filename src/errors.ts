@@ -16,6 +16,11 @@ const ErrorCode = {
   Timeout: 'ERR_TOKEN_TIMEOUT',
   /** The token endpoint answered a non-2xx status without an AnyWeb error envelope. Retried. */
   Http: 'ERR_TOKEN_HTTP',
+  /**
+   * The token endpoint answered a redirect (3xx). Final: token requests never follow redirects, because
+   * following one would send the secret wherever `Location` points.
+   */
+  Redirect: 'ERR_TOKEN_REDIRECT',
   /** The token endpoint answered something that is not a valid token response. Retried. */
   InvalidResponse: 'ERR_TOKEN_RESPONSE',
   /** AnyWeb rejected the appid or secret (A108P002–A108P005). Final: not retried, cooldown applies. */
@@ -26,6 +31,8 @@ const ErrorCode = {
   Source: 'ERR_TOKEN_SOURCE',
   /** The manager was closed; it serves no more tokens. */
   Closed: 'ERR_CLOSED',
+  /** A store call did not settle within `storeTimeout`. Only reported in `store-error` events. */
+  StoreTimeout: 'ERR_STORE_TIMEOUT',
 } as const
 
 /** Union of every `code` an error of this library can carry. */
@@ -71,7 +78,9 @@ class ServiceTokenError extends Error {
 
 /**
  * An option is missing or invalid: thrown synchronously by `createTokenManager` and the adapters, so a
- * misconfiguration fails at start-up, not at the first request.
+ * misconfiguration fails at start-up, not at the first request. `getToken` rejects with it (final, with
+ * the cooldown) when the token endpoint answers HTTP 404, which means `baseUrl` is wrong. Its message
+ * never quotes a value that may be secret.
  *
  * @example
  * ```ts
@@ -100,6 +109,7 @@ interface TokenRequestErrorOptions extends ServiceTokenErrorOptions {
 /**
  * The token endpoint could not be reached, timed out, answered an unexpected HTTP status, or a custom
  * source failed. Transient: the manager retries with backoff and keeps serving a still-valid token.
+ * Except `ERR_TOKEN_REDIRECT` (a 3xx answer), which is final.
  *
  * @example
  * ```ts
@@ -113,7 +123,12 @@ class TokenRequestError extends ServiceTokenError {
   readonly retryAfterMs: number | undefined
 
   constructor(
-    code: typeof ErrorCode.Network | typeof ErrorCode.Timeout | typeof ErrorCode.Http | typeof ErrorCode.Source,
+    code:
+      | typeof ErrorCode.Network
+      | typeof ErrorCode.Timeout
+      | typeof ErrorCode.Http
+      | typeof ErrorCode.Redirect
+      | typeof ErrorCode.Source,
     message: string,
     options: TokenRequestErrorOptions = {},
   ) {
@@ -125,8 +140,10 @@ class TokenRequestError extends ServiceTokenError {
 }
 
 /**
- * The token endpoint answered, but not with a valid token: not JSON, no numeric `code` 1000, an empty
- * token, an `expiresIn` that is not a finite positive number of seconds. Transient.
+ * The token endpoint answered, but not with a valid token: not JSON, no numeric `code` 1000, a token
+ * that is not 1 to 8192 visible ASCII characters, an `expiresIn` that is not a finite positive number of
+ * seconds. Transient. Also raised for such a token from a custom source, and (in a `store-error` event)
+ * from a store. The message never quotes the token.
  *
  * @example
  * ```ts

@@ -29,6 +29,7 @@ export type {
   GetTokenOptions,
   RefreshCoordination,
   RefreshReason,
+  RefusalBackoffOptions,
   RetryOptions,
   SourceManagerOptions,
   StoredToken,

@@ -1,7 +1,7 @@
 import { anywebSource, validateGrant } from './anyweb-source.js'
 import { ErrorCode, InvalidResponseError, isServiceTokenError, ServiceTokenError, TokenRequestError } from './errors.js'
 import { resolveOptions } from './options.js'
-import { pause } from './util.js'
+import { isRecord, MAX_TIMER_MS, pause, tokenFault } from './util.js'
 import type { Resolved } from './options.js'
 import { READY_TOKEN } from './ready-token.js'
 import type { ReadyToken } from './ready-token.js'
@@ -21,6 +21,8 @@ interface Entry extends StoredToken {
   refreshAt: number
   /** From here on, callers wait for a new token. Never after `expiresAt`. */
   blockAt: number
+  /** When this manager took it: the start of its age for `refusalBackoff`. */
+  adoptedAt: number
 }
 
 /** The one refresh under way, shared by every caller. */
@@ -46,6 +48,18 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
       },
     )
   })
+}
+
+/** A stored value the manager can use, or an `ERR_TOKEN_RESPONSE` (reported as the store's failure). */
+function checkStored(stored: unknown): StoredToken | undefined {
+  if (stored === undefined || stored === null) return undefined
+  const fault = isRecord(stored)
+    ? (tokenFault(stored.token) ??
+      (Number.isFinite(stored.expiresAt) && Number.isFinite(stored.issuedAt) ? undefined : 'its expiresAt or issuedAt is not a number'))
+    : 'it is not an object'
+  if (fault !== undefined) throw new InvalidResponseError(`The store holds no usable token: ${fault}.`)
+  const { token, expiresAt, issuedAt } = stored as unknown as StoredToken
+  return { token, expiresAt, issuedAt }
 }
 
 function closedError(): ServiceTokenError {
@@ -83,7 +97,7 @@ function closedError(): ServiceTokenError {
  */
 function createTokenManager(options: TokenManagerOptions): TokenManager {
   const config: Resolved = resolveOptions(options)
-  const { now, random, emit, store, storeKey, retry } = config
+  const { now, random, emit, store, storeKey, retry, refusalBackoff } = config
   const source = config.source ?? anywebSource(config.anyweb!, now)
 
   let entry: Entry | undefined
@@ -98,6 +112,11 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   let finalError: ServiceTokenError | undefined
   /** The last token thrown away, so a store that still holds it cannot hand it back. */
   let invalidated: string | undefined
+  /** Tokens invalidated in a row, each within `refusalBackoff` reach of the one before. */
+  let refusals = 0
+  let lastInvalidationAt = -Infinity
+  /** The run length last reported in a `fresh-token-refused` event, to report each step once. */
+  let reportedRefusals = 0
   const lifecycle = new AbortController()
 
   /** From here on callers wait for a new token: expiry less min(expiryMargin, lifetime/4). */
@@ -106,6 +125,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   function schedule(token: StoredToken, previous: Entry | undefined, at: number): Entry {
+    const adoptedAt = at
     const soft = Math.min(config.refreshWindow, (token.expiresAt - token.issuedAt) / 2)
     const blockAt = blockAtOf(token)
     // Jitter moves the refresh towards expiry, so that many processes holding the same token do not all
@@ -118,17 +138,20 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       // The provider handed back a token that expires no later than the last one: asking again at once
       // would get the same answer, so back off by half the time left (at least minRefreshInterval).
       refreshAt = at + Math.max(config.minRefreshInterval, (token.expiresAt - at) / 2)
-      return { ...token, refreshAt, blockAt: Math.min(token.expiresAt, Math.max(blockAt, refreshAt)) }
+      return { ...token, refreshAt, blockAt: Math.min(token.expiresAt, Math.max(blockAt, refreshAt)), adoptedAt }
     }
-    return { ...token, refreshAt, blockAt }
+    return { ...token, refreshAt, blockAt, adoptedAt }
   }
 
-  function toError(error: unknown, attemptSignal: AbortSignal): ServiceTokenError {
+  function toError(error: unknown, attemptSignal: AbortSignal, attempt: number, firstAt: number): ServiceTokenError {
     if (lifecycle.signal.aborted) return closedError()
     if (attemptSignal.aborted) {
+      // A hanging endpoint keeps callers waiting for every attempt: say how long they have waited so far.
       return new TokenRequestError(
         ErrorCode.Timeout,
-        `The token request took longer than ${config.timeout} ms and was aborted (option \`timeout\`).`,
+        `The token request took longer than ${config.timeout} ms and was aborted (option \`timeout\`); ` +
+          `attempt ${attempt} of ${retry.attempts} (option \`retry.attempts\`), ${now() - firstAt} ms since the first. ` +
+          'Pass a `signal` to getToken() to bound how long a caller waits.',
         { cause: attemptSignal.reason },
       )
     }
@@ -141,7 +164,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   /** One call to the source, bounded by `timeout` even if the source ignores its signal. */
-  async function attemptOnce(): Promise<StoredToken> {
+  async function attemptOnce(attemptNumber: number, firstAt: number): Promise<StoredToken> {
     const attempt = new AbortController()
     const onClose = (): void => attempt.abort(lifecycle.signal.reason)
     lifecycle.signal.addEventListener('abort', onClose, { once: true })
@@ -156,7 +179,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       }
       return { token, expiresAt, issuedAt }
     } catch (error) {
-      throw toError(error, attempt.signal)
+      throw toError(error, attempt.signal, attemptNumber, firstAt)
     } finally {
       clearTimeout(timer)
       lifecycle.signal.removeEventListener('abort', onClose)
@@ -165,18 +188,53 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   let storeFailing = false
 
+  /** The longest `store.refresh` may take: it may wait for a token request with all its retries. */
+  const refreshLimit = Math.min(
+    MAX_TIMER_MS,
+    config.storeTimeout + retry.attempts * config.timeout + (retry.attempts - 1) * retry.maxDelay,
+  )
+
+  /** Settles like `run()`, or rejects after `limit` ms, or when the manager closes: a store never wedges us. */
+  function bounded<T>(operation: StoreOperation, run: () => T | Promise<T>, limit: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const stop = (error: unknown): void => {
+        clearTimeout(timer)
+        lifecycle.signal.removeEventListener('abort', onClose)
+        reject(error)
+      }
+      const onClose = (): void => stop(closedError())
+      const timer = setTimeout(
+        () =>
+          stop(
+            new ServiceTokenError(
+              ErrorCode.StoreTimeout,
+              `The store did not answer ${operation} within ${limit} ms (option \`storeTimeout\`); the manager goes on without it.`,
+            ),
+          ),
+        limit,
+      )
+      lifecycle.signal.addEventListener('abort', onClose, { once: true })
+      new Promise<T>((settle) => settle(run())).then((value) => {
+        clearTimeout(timer)
+        lifecycle.signal.removeEventListener('abort', onClose)
+        resolve(value)
+      }, stop)
+    })
+  }
+
   /**
-   * Runs a store operation; a failure is reported once per outage and never reaches callers. An error
-   * `passThrough` recognises (the provider's, raised inside `store.refresh`) is not the store's: it is
-   * rethrown and leaves the store's health alone.
+   * Runs a store operation, bounded in time; a failure is reported once per outage and never reaches
+   * callers. An error `passThrough` recognises (the provider's, raised inside `store.refresh`) is not
+   * the store's: it is rethrown and leaves the store's health alone.
    */
   async function useStore<T>(
     operation: StoreOperation,
     run: () => T | Promise<T>,
     passThrough: (error: unknown) => boolean = () => false,
+    limit = config.storeTimeout,
   ): Promise<T | undefined> {
     try {
-      const result = await run()
+      const result = await bounded(operation, run, limit)
       if (storeFailing) {
         storeFailing = false
         emit({ type: 'store-recovered', operation })
@@ -184,6 +242,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       return result
     } catch (error) {
       if (passThrough(error)) throw error
+      if (lifecycle.signal.aborted) return undefined
       if (!storeFailing) {
         storeFailing = true
         emit({ type: 'store-error', operation, error })
@@ -207,12 +266,13 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   /** Asks the source, retrying transient failures with backoff; the one place token requests are made. */
   async function fetchToken(reason: RefreshReason): Promise<StoredToken> {
+    const firstAt = now()
     for (let attempt = 1; ; attempt++) {
       if (lifecycle.signal.aborted) throw closedError()
       emit({ type: 'token-request', reason, attempt })
       const startedAt = now()
       try {
-        const token = await attemptOnce()
+        const token = await attemptOnce(attempt, firstAt)
         emit({
           type: 'token-refreshed',
           reason,
@@ -249,7 +309,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   async function runFlight(reason: RefreshReason): Promise<Entry> {
     const isFresh = fresherThan(entry?.expiresAt ?? 0)
     // Another manager sharing the store may already have a newer token.
-    const stored = await useStore('get', () => store.get(storeKey))
+    const stored = await useStore('get', async () => checkStored(await store.get(storeKey)))
     if (stored !== undefined && isFresh(stored)) {
       emit({ type: 'token-from-store', reason, expiresAt: stored.expiresAt })
       return adopt(stored)
@@ -257,29 +317,34 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (store.refresh !== undefined) {
       const coordinate = store.refresh.bind(store)
       // Cluster-wide single flight: the store lets one manager fetch while the others wait for its token.
-      let fetched: { token?: StoredToken; error?: unknown } | undefined
-      const fetch = async (): Promise<StoredToken> => {
-        fetched = {}
-        try {
-          return (fetched.token = await fetchToken(reason))
-        } catch (error) {
-          fetched.error = error
-          throw error
+      // However often the store calls `fetch`, one token request is made.
+      let fetching: Promise<StoredToken> | undefined
+      const failed: unknown[] = []
+      const fetch = (): Promise<StoredToken> => {
+        if (fetching === undefined) {
+          fetching = fetchToken(reason).catch((error: unknown) => {
+            failed.push(error)
+            throw error
+          })
+          // A store that drops the promise must not leave an unhandled rejection; the error reaches callers.
+          fetching.catch(() => {})
         }
+        return fetching
       }
       const shared = await useStore(
         'refresh',
-        () => coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal }),
-        (error) => fetched !== undefined && 'error' in fetched && fetched.error === error,
+        async () => checkStored(await coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal })),
+        (error) => failed.includes(error),
+        refreshLimit,
       )
       if (shared !== undefined) {
-        if (fetched === undefined) emit({ type: 'token-from-store', reason, expiresAt: shared.expiresAt })
+        if (fetching === undefined) emit({ type: 'token-from-store', reason, expiresAt: shared.expiresAt })
         return adopt(shared)
       }
       if (lifecycle.signal.aborted) throw closedError()
-      // The store failed: keep what this manager fetched, or fall back to fetching alone (each process
-      // with its own single flight) while the store is away.
-      if (fetched?.token !== undefined) return adopt(fetched.token)
+      // The store failed (or gave up waiting): keep what this manager fetched or is fetching, or fall back
+      // to fetching alone (each process with its own single flight) while the store is away.
+      if (fetching !== undefined) return adopt(await fetching)
     }
     const token = await fetchToken(reason)
     // Callers never wait for the store: it only shares what this manager already has.
@@ -288,7 +353,8 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   function startFlight(reason: RefreshReason): Flight {
-    const promise = runFlight(reason)
+    // `close()` ends the flight (and releases its waiters) whatever the source or the store still do.
+    const promise = untilAborted(runFlight(reason), lifecycle.signal)
     const current: Flight = { promise }
     flight = current
     const clear = (): void => {
@@ -355,8 +421,36 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     )
   }
 
+  /**
+   * How long the current token must have been held before `invalidate()` may throw it away: nothing for
+   * the first refusal, then `baseDelay` doubling per refusal in a row, up to `maxDelay`. An API that
+   * refuses every token, fresh ones included, then gets token requests at a growing interval instead of
+   * one per call.
+   */
+  function minimumAge(at: number): number {
+    const { baseDelay, maxDelay } = refusalBackoff
+    if (at - lastInvalidationAt >= 2 * maxDelay) refusals = reportedRefusals = 0
+    return refusals === 0 ? 0 : Math.min(maxDelay, baseDelay * 2 ** (refusals - 1))
+  }
+
   function invalidate(token: string): boolean {
     if (entry === undefined || entry.token !== token) return false
+    const at = now()
+    // Only a token asked for after the last invalidation says the API refuses fresh tokens; an older one
+    // (say, from a refresh ahead under way when every token was revoked) may go at once.
+    if (entry.issuedAt >= lastInvalidationAt) {
+      const age = at - entry.adoptedAt
+      const hold = minimumAge(at)
+      if (age < hold) {
+        if (reportedRefusals !== refusals) {
+          reportedRefusals = refusals
+          emit({ type: 'fresh-token-refused', refusals: refusals + 1, retryInMs: hold - age })
+        }
+        return false
+      }
+      refusals++
+      lastInvalidationAt = at
+    }
     const { expiresAt } = entry
     entry = undefined
     invalidated = token

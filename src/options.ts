@@ -1,7 +1,7 @@
 import { ConfigurationError } from './errors.js'
 import { memoryStore } from './memory-store.js'
 import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenSource, TokenStore } from './types.js'
-import { describe } from './util.js'
+import { describe, MAX_TIMER_MS } from './util.js'
 
 /** The AnyWeb production API. */
 const DEFAULT_BASE_URL = 'https://api.anyweb.cc'
@@ -16,7 +16,9 @@ interface ResolvedOptions {
   timeout: number
   cooldown: number
   retry: { attempts: number; baseDelay: number; maxDelay: number }
+  refusalBackoff: { baseDelay: number; maxDelay: number }
   store: TokenStore
+  storeTimeout: number
   storeKey: string
   now: () => number
   random: () => number
@@ -39,11 +41,18 @@ function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid option \`${option}\`: ${message}`)
 }
 
-
-function nonNegative(option: string, value: unknown, fallback: number): number {
+/**
+ * A number of milliseconds from `min` up to what `setTimeout` can wait (2³¹−1, about 24.8 days): a
+ * longer delay would fire at once.
+ */
+function duration(option: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    fail(option, `expected a finite number of milliseconds ≥ 0, got ${typeof value === 'number' ? value : describe(value)}.`)
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
+    fail(
+      option,
+      `expected a number of milliseconds from ${min} to ${MAX_TIMER_MS} (what timers can wait), ` +
+        `got ${typeof value === 'number' ? value : describe(value)}.`,
+    )
   }
   return value
 }
@@ -69,19 +78,26 @@ function isLoopback(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname)
 }
 
-/** Checks a base URL and returns it without a trailing slash. */
+/**
+ * Checks a base URL and returns it without a trailing slash. Messages quote nothing of a value that is
+ * not a web URL: a secret put in the wrong variable (say `ANYWEB_BASE_URL`) must not reach a log.
+ */
 function resolveBaseUrl(value: unknown): string {
   if (typeof value !== 'string' || value === '') fail('baseUrl', `expected a URL string, got ${describe(value)}.`)
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    fail('baseUrl', `"${value}" is not an absolute URL (expected e.g. "${DEFAULT_BASE_URL}").`)
+    fail('baseUrl', `the string given is not an absolute URL (expected e.g. "${DEFAULT_BASE_URL}").`)
+  }
+  const web = url.protocol === 'https:' || url.protocol === 'http:'
+  if (web && (url.username !== '' || url.password !== '')) {
+    fail('baseUrl', `must not contain a user name or password (as in "https://user:pass@host"); give the origin only, e.g. "${DEFAULT_BASE_URL}".`)
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
     fail(
       'baseUrl',
-      `"${url.origin}" must use https: the secret and tokens would travel in clear text. ` +
+      `${web ? `"${url.origin}"` : 'the URL given'} must use https: the secret and tokens would travel in clear text. ` +
         'Plain http is allowed only for loopback addresses (127.0.0.1, ::1, localhost), e.g. the emulator.',
     )
   }
@@ -91,7 +107,9 @@ function resolveBaseUrl(value: unknown): string {
 
 function credential(option: 'appid' | 'secret', value: unknown): string {
   if (typeof value !== 'string') {
-    fail(option, `expected a non-empty string, got ${describe(value)}. ` + 'Pass the value from the AnyWeb developer console.')
+    // Only the type: a secret given as a number is still a secret.
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    fail(option, `expected a non-empty string, got ${got}. ` + 'Pass the value from the AnyWeb developer console.')
   }
   if (value.trim() === '') fail(option, 'is empty. Pass the value from the AnyWeb developer console.')
   return value
@@ -115,9 +133,11 @@ function resolveStore(value: unknown): TokenStore {
 /** Every option `createTokenManager` knows; anything else is a typo worth an error, not silence. */
 const KNOWN_OPTIONS = new Set([
   'appid', 'secret', 'baseUrl', 'fetch', 'source', 'dangerouslyAllowBrowser', 'refreshWindow', 'expiryMargin',
-  'minRefreshInterval', 'timeout', 'retry', 'cooldown', 'store', 'storeKey', 'now', 'random', 'onEvent',
+  'minRefreshInterval', 'timeout', 'retry', 'refusalBackoff', 'cooldown', 'store', 'storeKey', 'storeTimeout', 'now',
+  'random', 'onEvent',
 ])
 const KNOWN_RETRY_OPTIONS = new Set(['attempts', 'baseDelay', 'maxDelay'])
+const KNOWN_BACKOFF_OPTIONS = new Set(['baseDelay', 'maxDelay'])
 
 /** Rejects keys that are not options, naming the closest known one (`baseURL` → `baseUrl`). */
 function rejectUnknown(given: object, known: ReadonlySet<string>, prefix: string): void {
@@ -126,6 +146,14 @@ function rejectUnknown(given: object, known: ReadonlySet<string>, prefix: string
     const near = [...known].find((name) => name.toLowerCase() === key.toLowerCase())
     fail(`${prefix}${key}`, `is not an option${near === undefined ? '' : `; did you mean \`${prefix}${near}\`?`}`)
   }
+}
+
+/** A nested option object (`retry`, `refusalBackoff`): an object with known keys only. */
+function group(option: string, value: unknown, known: ReadonlySet<string>): Partial<Record<string, unknown>> {
+  const given = value ?? {}
+  if (typeof given !== 'object' || given === null) fail(option, `expected an object, got ${describe(given)}.`)
+  rejectUnknown(given, known, `${option}.`)
+  return given as Partial<Record<string, unknown>>
 }
 
 /** A page in a browser (or a test double of one): `window` and `document` exist and `process` does not. */
@@ -174,9 +202,8 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     anyweb = { appid, secret, baseUrl, fetch: fetchImpl }
   }
 
-  const retry = (input.retry ?? {}) as Partial<Record<'attempts' | 'baseDelay' | 'maxDelay', unknown>>
-  if (typeof retry !== 'object' || retry === null) fail('retry', `expected an object, got ${describe(retry)}.`)
-  rejectUnknown(retry, KNOWN_RETRY_OPTIONS, 'retry.')
+  const retry = group('retry', input.retry, KNOWN_RETRY_OPTIONS)
+  const refusal = group('refusalBackoff', input.refusalBackoff, KNOWN_BACKOFF_OPTIONS)
   const onEvent = fn<((event: TokenManagerEvent) => void) | undefined>('onEvent', input.onEvent, undefined)
   const storeKey = input.storeKey ?? (anyweb ? `anyweb:${anyweb.baseUrl}:${anyweb.appid}` : 'default')
   if (typeof storeKey !== 'string' || storeKey === '') fail('storeKey', 'expected a non-empty string.')
@@ -186,18 +213,23 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     anyweb,
     baseUrl,
     tokenUrl,
-    refreshWindow: nonNegative('refreshWindow', input.refreshWindow, 300_000),
-    expiryMargin: nonNegative('expiryMargin', input.expiryMargin, 10_000),
-    minRefreshInterval: nonNegative('minRefreshInterval', input.minRefreshInterval, 1_000),
-    timeout: positiveInteger('timeout', input.timeout, 10_000),
-    cooldown: nonNegative('cooldown', input.cooldown, 30_000),
+    refreshWindow: duration('refreshWindow', input.refreshWindow, 300_000),
+    expiryMargin: duration('expiryMargin', input.expiryMargin, 10_000),
+    minRefreshInterval: duration('minRefreshInterval', input.minRefreshInterval, 1_000),
+    timeout: duration('timeout', input.timeout, 10_000, 1),
+    cooldown: duration('cooldown', input.cooldown, 30_000),
     retry: {
       attempts: positiveInteger('retry.attempts', retry.attempts, 3),
-      baseDelay: nonNegative('retry.baseDelay', retry.baseDelay, 250),
-      maxDelay: nonNegative('retry.maxDelay', retry.maxDelay, 60_000),
+      baseDelay: duration('retry.baseDelay', retry.baseDelay, 250),
+      maxDelay: duration('retry.maxDelay', retry.maxDelay, 60_000),
+    },
+    refusalBackoff: {
+      baseDelay: duration('refusalBackoff.baseDelay', refusal.baseDelay, 1_000),
+      maxDelay: duration('refusalBackoff.maxDelay', refusal.maxDelay, 60_000),
     },
     store: resolveStore(input.store),
     storeKey,
+    storeTimeout: duration('storeTimeout', input.storeTimeout, 2_000, 1),
     now: fn('now', input.now, () => Date.now()),
     random: fn('random', input.random, Math.random),
     emit: onEvent

@@ -1,6 +1,6 @@
 import { ConfigurationError } from './errors.js'
 import type { RefreshCoordination, StoredToken, TokenStore } from './types.js'
-import { pause } from './util.js'
+import { MAX_TIMER_MS, pause } from './util.js'
 
 /**
  * The part of a Redis client the store uses: ioredis (`call`) or node-redis 4+ (`sendCommand`).
@@ -46,8 +46,12 @@ return 0`
 
 function positive(option: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigurationError(option, `Invalid option \`${option}\`: expected a positive number of milliseconds.`)
+  // Beyond 2³¹−1 ms setTimeout fires at once.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new ConfigurationError(
+      option,
+      `Invalid option \`${option}\`: expected a positive number of milliseconds up to ${MAX_TIMER_MS} (what timers can wait).`,
+    )
   }
   return value
 }

@@ -123,6 +123,19 @@ type TokenManagerEvent =
       expiresAt: number
     }
   | { type: 'token-invalidated'; expiresAt: number }
+  | {
+      /**
+       * `invalidate()` kept the current token: the API refused it although it replaced, moments ago, a
+       * token the API had refused too. The API refuses fresh tokens (a revoked app, a missing permission,
+       * an IP allow-list); new ones would not help, so they are asked for at a growing interval
+       * (`refusalBackoff`). Reported once per refusal in a row.
+       */
+      type: 'fresh-token-refused'
+      /** Tokens refused in a row so far. */
+      refusals: number
+      /** When the current token may be invalidated again, in milliseconds from now. */
+      retryInMs: number
+    }
   /** The store failed (reported once per outage); the manager goes on without it. */
   | { type: 'store-error'; operation: StoreOperation; error: unknown }
   /** The store answered again after a `store-error`. */
@@ -142,6 +155,30 @@ interface RetryOptions {
   baseDelay?: number
   /**
    * Largest delay between attempts in milliseconds, `Retry-After` included.
+   * @default 60_000
+   */
+  maxDelay?: number
+}
+
+/**
+ * How token refreshes caused by `invalidate()` are spaced when the API refuses fresh tokens.
+ *
+ * @example
+ * ```ts
+ * // An API that refuses tokens for a while after a deploy: invalidate at most every 5 s, then 5 min.
+ * createTokenManager({ appid, secret, refusalBackoff: { baseDelay: 5_000, maxDelay: 300_000 } })
+ * ```
+ */
+interface RefusalBackoffOptions {
+  /**
+   * After a token has been invalidated, its replacement cannot be invalidated for this many
+   * milliseconds; the wait doubles with each refusal in a row. `0` turns the limit off.
+   * @default 1_000
+   */
+  baseDelay?: number
+  /**
+   * The longest wait between two invalidations in a row, in milliseconds. A run of refusals ends when
+   * twice this long passes without one.
    * @default 60_000
    */
   maxDelay?: number
@@ -167,12 +204,23 @@ interface CommonManagerOptions {
    */
   minRefreshInterval?: number
   /**
-   * Milliseconds one token request may take before it is aborted (`ERR_TOKEN_TIMEOUT`).
+   * Milliseconds one token request may take before it is aborted (`ERR_TOKEN_TIMEOUT`). A caller may
+   * wait for every attempt: up to `retry.attempts` × `timeout` plus the backoff between them (about
+   * 30 s by default against a hanging endpoint); pass a `signal` to `getToken` to bound one caller's wait.
+   * Every duration option is at most 2³¹−1 ms, what timers can wait.
    * @default 10_000
    */
   timeout?: number
   /** Retry policy for transient failures. */
   retry?: RetryOptions
+  /**
+   * Rate limit of refreshes caused by `invalidate()`, so that an API that refuses every token (even a
+   * fresh one) cannot make the manager ask for one per call. Within the limit `invalidate()` keeps the
+   * token and returns `false` (adapters then replay once with it) and a `fresh-token-refused` event is
+   * reported.
+   * @default { baseDelay: 1_000, maxDelay: 60_000 }
+   */
+  refusalBackoff?: RefusalBackoffOptions
   /**
    * After a final error (wrong appid/secret), callers get that error at once for this many
    * milliseconds instead of a new token request.
@@ -189,6 +237,14 @@ interface CommonManagerOptions {
    * @default `anyweb:<baseUrl>:<appid>` for AnyWeb, `"default"` for a custom `source`
    */
   storeKey?: string
+  /**
+   * Milliseconds one store call (`get`, `set`, `delete`) may take; a store that does not answer in time
+   * is treated as failing (one `store-error` event, code `ERR_STORE_TIMEOUT`) and the manager goes on
+   * with its own single flight. `refresh` may wait for another manager's token request, so it gets this
+   * plus the longest a token request with its retries can take.
+   * @default 2_000
+   */
+  storeTimeout?: number
   /**
    * The clock, in epoch milliseconds. Inject a fake one in tests.
    * @default () => Date.now()
@@ -265,7 +321,9 @@ interface TokenManager {
   getToken(options?: GetTokenOptions): Promise<string>
   /**
    * Compare-and-invalidate: forgets `token` only if it is still the current token, so a late failure
-   * of an old token never throws away a newer one. Returns whether it did.
+   * of an old token never throws away a newer one. Returns whether it did. Rate limited
+   * (`refusalBackoff`): a token fetched after the last invalidation is kept while it is younger than the
+   * current backoff, with a `fresh-token-refused` event.
    */
   invalidate(token: string): boolean
   /** Fetches a new token now, joining a refresh already under way. */
@@ -290,6 +348,7 @@ export type {
   GetTokenOptions,
   RefreshCoordination,
   RefreshReason,
+  RefusalBackoffOptions,
   RetryOptions,
   SourceManagerOptions,
   StoredToken,

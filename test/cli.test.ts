@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEmulator } from '../src/emulator/index.js'
 import type { EmulatorServer } from '../src/emulator/index.js'
+import { json, startServer } from './helpers/http-server.js'
 import { cliPath, run, systemNode } from './helpers/processes.js'
 
 const SECRET = 'cli-secret-never-printed'
@@ -99,6 +100,30 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       const result = await cli(args, { ...env(), ...extra })
       expect(result.code).toBe(2)
       expect(result.stderr).toContain(message)
+      expectSecretNowhere(result)
+    })
+
+    it('does not print the secret when the token endpoint echoes it back', async () => {
+      const echo = await startServer((request, response) =>
+        json(response, { code: 'A108B999', message: `rejected ${request.body} ${encodeURIComponent(request.body)}` }, 500),
+      )
+      try {
+        const result = await cli(['token', '--base-url', echo.url], env())
+        expect(echo.received[0]!.body).toContain(SECRET)
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain('ERR_ANYWEB_API')
+        expect(result.stderr).toContain('[redacted]')
+        expectSecretNowhere(result)
+        expect(result.stdout + result.stderr).not.toContain(encodeURIComponent(SECRET))
+      } finally {
+        await echo.close()
+      }
+    })
+
+    it('does not print a secret put in ANYWEB_BASE_URL by mistake', async () => {
+      const result = await cli(['token'], { ...env(), ANYWEB_BASE_URL: SECRET })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('ERR_INVALID_OPTION')
       expectSecretNowhere(result)
     })
 

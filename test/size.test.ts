@@ -43,15 +43,15 @@ import { root } from './helpers/processes.js'
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 11_000,
+    budget: 12_700,
   },
-  core: { code: "export * from './src/index.ts'", budget: 5_400 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_500 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 6_450 },
+  core: { code: "export * from './src/index.ts'", budget: 7_150 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_550 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 6_500 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 6_550 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 11_350 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_000 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_300 },
-  redis: { code: "export * from './src/redis-store.ts'", budget: 1_600 },
+  redis: { code: "export * from './src/redis-store.ts'", budget: 1_650 },
 }
 
 async function gzippedSize(code: string): Promise<number> {

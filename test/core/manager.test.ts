@@ -466,7 +466,13 @@ describe('stores', () => {
       delete: (key, token) => (down ? Promise.reject(new Error('redis down')) : inner.delete(key, token)),
     }
     const counter = countingSource({ auto: true })
-    const manager = createTokenManager({ source: counter.source, store: flaky, onEvent: (event) => events.push(event) })
+    const manager = createTokenManager({
+      source: counter.source,
+      store: flaky,
+      // Two invalidations in a row of fresh tokens, on purpose: no refusal limit here.
+      refusalBackoff: { baseDelay: 0 },
+      onEvent: (event) => events.push(event),
+    })
     const token = await manager.getToken()
     manager.invalidate(token)
     expect(await manager.getToken()).toBe('token-2')

@@ -319,6 +319,8 @@ describe('10,000 requests through the fetch adapter under random faults', () => 
       timeout: 100,
       retry: RETRY,
       cooldown: 20,
+      // Scaled like the cooldown: the waves revoke every token far more often than any real API would.
+      refusalBackoff: { baseDelay: 20, maxDelay: 40 },
       random,
       onEvent: (event) => events.push(event),
     })

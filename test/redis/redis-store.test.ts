@@ -125,7 +125,15 @@ describe.skipIf(!enabled)('redisStore against a real redis-server', () => {
     const counter = countingSource({ auto: true })
     const events: TokenManagerEvent[] = []
     const store = redisStore(client({ enableOfflineQueue: false }), { commandTimeout: 300 })
-    const manager = track(createTokenManager({ source: counter.source, store, onEvent: (event) => events.push(event) }))
+    const manager = track(
+      createTokenManager({
+        source: counter.source,
+        store,
+        // Invalidations in a row of fresh tokens, on purpose: no refusal limit here.
+        refusalBackoff: { baseDelay: 0 },
+        onEvent: (event) => events.push(event),
+      }),
+    )
     expect(await manager.getToken()).toBe('token-1')
     await redis.stop()
     for (let round = 2; round <= 4; round++) {
