@@ -9,6 +9,7 @@
  * `BENCH_QUICK=1` (`npm run bench -- --quick`): one process per client and placement, fewer and shorter
  * blocks, no reference row and no self-cost section: the matrix in a few minutes, noisier.
  */
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { FRAMING_LABELS, FRAMING_NAMES, FRAMINGS } from './answers.js'
 import type { Framing } from './answers.js'
@@ -158,13 +159,14 @@ function summarise(results: readonly PairResult[]): Cell {
 
 /** A matrix cell: the ratio, and for a row with a target whether it is met. */
 function mark(client: string, placement: Placement, ratio: number): string {
-  const figure = fixed(ratio, 2)
+  const figure = fixed(ratio, 3)
   if (client === REFERENCE || client === INFORMATIVE) return figure
   return `${figure} ${ratio >= TARGET[placement] ? '✅' : '❌'}`
 }
 
 async function main(): Promise<void> {
   const started = performance.now()
+  const loadBefore = loadavg()[0]!
   const server = await startServer()
   const rows = (['header', 'body'] as const).flatMap((placement) =>
     [...CLIENTS, ...(QUICK ? [] : [REFERENCE])].filter((client) => ONLY_CLIENTS === undefined || ONLY_CLIENTS.includes(client)).map((client) => ({ placement, client })),
@@ -234,11 +236,13 @@ async function main(): Promise<void> {
     }
   }
   const seconds = (performance.now() - started) / 1000
+  const loadAfter = loadavg()[0]!
   const markdown = [
     ...(QUICK
       ? ['**Quick mode** (`--quick`): one process per client and placement, fewer and shorter blocks, no reference row: several points noisier than the full run.', '']
       : []),
-    `Each client and placement is measured in ${PROCESSES} fresh process${PROCESSES === 1 ? '' : 'es'}, the processes of all rows taking turns (${fixed(seconds, 0)} s in all). The server`,
+    `Each client and placement is measured in ${PROCESSES} fresh process${PROCESSES === 1 ? '' : 'es'}, the processes of all rows taking turns (${fixed(seconds, 0)} s in all; the`,
+    `machine's 1-minute load average ${fixed(loadBefore, 1)} at the start, ${fixed(loadAfter, 1)} at the end: above its 2 cores, other work shared them). The server`,
     'answers every request with an AnyWeb JSON framed as the request asks: small (58 bytes) with a content-length, small',
     'chunked, small gzip + chunked, about 20 KB with a content-length, about 200 KB chunked in 16 KiB chunks (bench/answers.ts,',
     'each made once at start-up; bench/echo-server.ts, HTTP/1.1 by hand in its own process on 127.0.0.1). In each process,',
