@@ -22,7 +22,7 @@ const QUICK = process.env['BENCH_QUICK'] === '1'
 /** Pairs of blocks per framing in a process. */
 const PAIRS = QUICK ? 4 : 2 * Math.ceil(rounds(6) / 2)
 /** Requests per block of a small answer. */
-const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? (QUICK ? 300 : 1_000))
+const BLOCK = Number(process.env['BENCH_HOT_REQUESTS'] ?? (QUICK ? 300 : 600))
 /** A 200 KB answer takes several times a small one's time: its blocks are shorter so that every framing weighs alike. */
 const BLOCK_SHARE: Record<Framing, number> = { length: 1, chunked: 1, gzip: 1, '20k': 1, '200k': 0.15 }
 /**
