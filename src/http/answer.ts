@@ -16,8 +16,8 @@ interface AnswerLimits {
 interface Inspected {
   /** What the caller gets: the answer itself when nothing was read, else a new Response with its head. */
   readonly response: Response
-  /** The whole decoded body, when it ended within the limits; `undefined` when it was not read whole. */
-  readonly bytes: Uint8Array | undefined
+  /** The whole body as text, when it ended within the limits; `undefined` when it was not read whole. */
+  readonly text: string | undefined
 }
 
 /** At most 64 KiB of an answer are read: an auth error is a few dozen bytes. */
@@ -27,7 +27,10 @@ const JSON_TYPE = /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/
 
 /** `application/json`, `text/json` and any `+json` suffix. */
 function isJsonContentType(contentType: string | null | undefined): boolean {
-  return contentType != null && JSON_TYPE.test(contentType.split(';', 1)[0]!.trim().toLowerCase())
+  if (contentType == null) return false
+  const end = contentType.indexOf(';')
+  const essence = (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase()
+  return essence === 'application/json' || JSON_TYPE.test(essence)
 }
 
 /** Whether an answer is worth a look: JSON, with a body that a new Response can carry, not longer than `limit` as declared. */
@@ -46,12 +49,12 @@ const ABORTED = Symbol('aborted')
 
 /**
  * Reads a JSON answer to its end if it ends within `limits` (decoded bytes, time after the headers), and
- * gives the caller a real Response in its place: with the bytes when it ended, otherwise with what was
- * read followed by the rest, still streaming. Anything else is handed on untouched.
+ * gives the caller a real Response in its place: with what was read, then (when the answer did not end
+ * within the limits) the rest, still streaming. Anything else is handed on untouched.
  * @throws `signal.reason` when the caller aborts while the answer is being read.
  */
 async function inspectAnswer(response: Response, limits: AnswerLimits, signal: AbortSignal | undefined): Promise<Inspected> {
-  if (!inspectable(response, limits.bytes)) return { response, bytes: undefined }
+  if (!inspectable(response, limits.bytes)) return { response, text: undefined }
   signal?.throwIfAborted()
   const reader = response.body!.getReader()
   const chunks: Uint8Array[] = []
@@ -67,18 +70,19 @@ async function inspectAnswer(response: Response, limits: AnswerLimits, signal: A
       pending = reader.read()
       const result = await Promise.race([pending, interrupted])
       if (result === ABORTED) break
-      if (typeof result === 'symbol') return { response: rebuilt(response, resumed(chunks, pending, reader)), bytes: undefined }
+      if (typeof result === 'symbol') return { response: rebuilt(response, bodyOf(chunks, reader, pending)), text: undefined }
       if (result.done) {
-        const bytes = joined(chunks, size)
-        return { response: rebuilt(response, bytes as Uint8Array<ArrayBuffer>), bytes }
+        // The text first: handing the chunks to the new body transfers them.
+        const text = textOf(chunks, size)
+        return { response: rebuilt(response, bodyOf(chunks)), text }
       }
       chunks.push(result.value)
       size += result.value.byteLength
-      if (size > limits.bytes) return { response: rebuilt(response, resumed(chunks, undefined, reader)), bytes: undefined }
+      if (size > limits.bytes) return { response: rebuilt(response, bodyOf(chunks, reader)), text: undefined }
     }
   } catch {
     // A body that failed part-way: the caller meets the failure where fetch's own body would show it.
-    if (signal?.aborted !== true) return { response: rebuilt(response, resumed(chunks, pending, reader)), bytes: undefined }
+    if (signal?.aborted !== true) return { response: rebuilt(response, bodyOf(chunks, reader, pending)), text: undefined }
   } finally {
     clearTimeout(timer)
     signal?.removeEventListener('abort', onAbort)
@@ -87,57 +91,99 @@ async function inspectAnswer(response: Response, limits: AnswerLimits, signal: A
   throw signal!.reason
 }
 
-function joined(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!
+const decoder = new TextDecoder()
+
+/** The text of a whole body read in `chunks`. */
+function textOf(chunks: Uint8Array[], size: number): string {
+  if (chunks.length === 1) return decoder.decode(chunks[0])
   const bytes = new Uint8Array(size)
   let offset = 0
   for (const chunk of chunks) {
     bytes.set(chunk, offset)
     offset += chunk.byteLength
   }
-  return bytes
-}
-
-/** A stream of what was read, then (a read already under way first) the rest of `reader`. */
-function resumed(
-  chunks: Uint8Array[],
-  pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let next = 0
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (next < chunks.length) return controller.enqueue(chunks[next++]!)
-        const read = pending ?? reader.read()
-        pending = undefined
-        const { done, value } = await read
-        if (done) controller.close()
-        else controller.enqueue(value)
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  )
+  return decoder.decode(bytes)
 }
 
 /**
- * A real Response with the head of `original` and `body`. What a constructed Response cannot take from
- * its init (`url`, `redirected`, `type`) is set on it as fetch's own answer showed it.
+ * The body handed on, a byte stream as fetch's own: the chunks already read, then, when `reader` is
+ * given, the rest of it (a read already under way first). A stream of the chunks costs a fraction of a
+ * Response made from bytes (which copies and re-reads them); a chunk that owns its whole buffer is handed
+ * over, not copied.
  */
-function rebuilt(original: Response, body: BodyInit | null, redirected = original.redirected): Response {
-  const response = new Response(body, { status: original.status, statusText: original.statusText, headers: original.headers })
-  // Not the original itself: a held answer must not keep it (and its connection's state) alive.
-  return withHead(response, { url: original.url, type: original.type, redirected })
+function bodyOf(
+  chunks: Uint8Array[],
+  reader?: ReadableStreamDefaultReader<Uint8Array>,
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  let next = reader === undefined ? chunks.length : 0
+  return new ReadableStream(
+    {
+      type: 'bytes',
+      start(controller) {
+        if (reader !== undefined) return
+        for (const chunk of chunks) controller.enqueue(owned(chunk))
+        controller.close()
+      },
+      async pull(controller) {
+        if (next < chunks.length) return controller.enqueue(owned(chunks[next++]!))
+        const read = pending ?? reader!.read()
+        pending = undefined
+        const { done, value } = await read
+        if (done) controller.close()
+        else controller.enqueue(owned(value))
+      },
+      cancel: (reason) => reader?.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  ) as ReadableStream<Uint8Array>
 }
 
-function withHead(response: Response, head: Pick<Response, 'url' | 'type' | 'redirected'>): Response {
-  return Object.defineProperties(response, {
-    url: { value: head.url },
-    redirected: { value: head.redirected },
-    type: { value: head.type },
-    clone: { value: () => withHead(Response.prototype.clone.call(response), head) },
-  })
+/** `chunk` when it is the whole of its buffer (so it can be handed over), else a copy. */
+function owned(chunk: Uint8Array): Uint8Array<ArrayBuffer> {
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer
+    ? (chunk as Uint8Array<ArrayBuffer>)
+    : chunk.slice()
+}
+
+/** What a Response made in code cannot take from its init, kept as fetch's own answer showed it. */
+interface Head {
+  readonly url: string
+  readonly type: ResponseType
+  readonly redirected: boolean
+}
+
+/**
+ * A real Response (made by Response's own constructor, so every method of `Response.prototype` works on
+ * it) that shows the `url`, `type` and `redirected` of the answer it stands for.
+ */
+class InspectedResponse extends Response {
+  readonly #head: Head
+
+  constructor(body: ReadableStream<Uint8Array> | null, init: ResponseInit, head: Head) {
+    super(body, init)
+    this.#head = head
+  }
+  override get url(): string {
+    return this.#head.url
+  }
+  override get type(): ResponseType {
+    return this.#head.type
+  }
+  override get redirected(): boolean {
+    return this.#head.redirected
+  }
+  override clone(): Response {
+    const twin = super.clone()
+    return new InspectedResponse(twin.body, twin, this.#head)
+  }
+}
+
+/** A real Response with the head of `original` and `body`. */
+function rebuilt(original: Response, body: ReadableStream<Uint8Array> | null, redirected = original.redirected): Response {
+  // Not the original itself: a held answer must not keep it (and its connection's state) alive.
+  const head = { url: original.url, type: original.type, redirected }
+  return new InspectedResponse(body, { status: original.status, statusText: original.statusText, headers: original.headers }, head)
 }
 
 /** Lets go of an answer that is not handed on: its connection is freed without waiting. */

@@ -48,29 +48,20 @@ function carriesAuthCode(body: unknown): boolean {
   return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
 }
 
-const AUTH_CODE_BYTES = /* @__PURE__ */ new TextEncoder().encode(AUTH_ERROR_CODE)
-
 /**
- * Whether a JSON text could carry `"code": "A108P001"`: it contains those bytes, or a backslash (an
- * escape could spell them otherwise). A fast negative spares parsing every successful answer.
+ * Whether a JSON text could carry `"code": "A108P001"`: it holds those characters, or a `\u` escape
+ * (the only JSON escape that can spell a letter or a digit). A fast negative spares parsing every
+ * successful answer.
  */
-function mayHoldAuthCode(bytes: Uint8Array): boolean {
-  if (bytes.indexOf(0x5c) !== -1) return true
-  const first = AUTH_CODE_BYTES[0]!
-  const last = bytes.length - AUTH_CODE_BYTES.length
-  for (let index = bytes.indexOf(first); index !== -1 && index <= last; index = bytes.indexOf(first, index + 1)) {
-    let offset = 1
-    while (offset < AUTH_CODE_BYTES.length && bytes[index + offset] === AUTH_CODE_BYTES[offset]) offset++
-    if (offset === AUTH_CODE_BYTES.length) return true
-  }
-  return false
+function mayHoldAuthCode(text: string): boolean {
+  return text.includes(AUTH_ERROR_CODE) || text.includes('\\u')
 }
 
 const decoder = new TextDecoder()
 
-function parseJsonBytes(bytes: Uint8Array): unknown {
+function parseJson(text: string): unknown {
   try {
-    return JSON.parse(decoder.decode(bytes)) as unknown
+    return JSON.parse(text) as unknown
   } catch {
     return undefined
   }
@@ -83,16 +74,16 @@ function once<T>(read: () => Promise<T>): () => Promise<T> {
 }
 
 /**
- * Whether a fetch answer refuses the token, judged from `bytes` (its whole body, when it was read within
+ * Whether a fetch answer refuses the token, judged from `text` (its whole body, when it was read within
  * the limits): `false` at once when the default rule needs no parse, so the common case costs no promise.
  */
-function answerRefuses(isAuthError: IsAuthError, response: Response, bytes: Uint8Array | undefined, url: string): boolean | Promise<boolean> {
-  if (isAuthError === defaultIsAuthError && response.status !== 401 && (bytes === undefined || !mayHoldAuthCode(bytes))) return false
+function answerRefuses(isAuthError: IsAuthError, response: Response, text: string | undefined, url: string): boolean | Promise<boolean> {
+  if (isAuthError === defaultIsAuthError && response.status !== 401 && (text === undefined || !mayHoldAuthCode(text))) return false
   return isAuthError({
     status: response.status,
     headers: response.headers,
     url: response.url || url,
-    json: once(async () => (bytes === undefined ? undefined : parseJsonBytes(bytes))),
+    json: once(async () => (text === undefined ? undefined : parseJson(text))),
   })
 }
 
@@ -107,16 +98,10 @@ function bytesOf(data: ArrayBuffer | ArrayBufferView): Uint8Array {
  */
 function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
   if (typeof data === 'string') {
-    if (!isJsonContentType(contentType) || data.length > MAX_ANSWER_BYTES) return undefined
-    try {
-      return JSON.parse(data) as unknown
-    } catch {
-      return undefined
-    }
+    return !isJsonContentType(contentType) || data.length > MAX_ANSWER_BYTES ? undefined : parseJson(data)
   }
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-    if (!isJsonContentType(contentType) || data.byteLength > MAX_ANSWER_BYTES) return undefined
-    return parseJsonBytes(bytesOf(data))
+    return !isJsonContentType(contentType) || data.byteLength > MAX_ANSWER_BYTES ? undefined : parseJson(decoder.decode(bytesOf(data)))
   }
   return isPlainObject(data) || Array.isArray(data) ? data : undefined
 }
@@ -127,8 +112,8 @@ function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
  */
 function decodedRefuses(status: number, data: unknown, contentType: string | null): boolean {
   if (status === 401) return true
-  if (typeof data === 'string' && !data.includes(AUTH_ERROR_CODE) && !data.includes('\\')) return false
-  if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(bytesOf(data))) return false
+  if (typeof data === 'string' && !mayHoldAuthCode(data)) return false
+  if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(decoder.decode(bytesOf(data)))) return false
   return carriesAuthCode(jsonOfDecoded(data, contentType))
 }
 

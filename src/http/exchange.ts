@@ -60,8 +60,8 @@ async function settle(policy: Policy, fetch: FetchLike, call: Call, token: strin
   const answer = await follow(policy, fetch, call, token, first)
   if (!call.replayable) return answer
   const signal = signalOf(call)
-  const { response, bytes } = await inspectAnswer(answer, policy.answer, signal)
-  const refused = answerRefuses(policy.isAuthError, response, bytes, call.url)
+  const { response, text } = await inspectAnswer(answer, policy.answer, signal)
+  const refused = answerRefuses(policy.isAuthError, response, text, call.url)
   if (refused === false || !(await refused)) return response
   discard(response)
   return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal))

@@ -96,23 +96,29 @@ describe('adapter core', () => {
     manager.close()
   })
 
-  it('mayHoldAuthCode: true exactly for texts that contain A108P001 or a backslash (so every answer carrying the code is parsed)', () => {
-    const encoder = new TextEncoder()
-    const pieces = ['A', 'A1', 'A108', 'A108P', 'A108P00', 'A108P001', 'A108P002', '108P001', '"code":', '\\', '\\u0041', 'x', '{', '}', 'AA108P001', 'é']
+  it('mayHoldAuthCode: true exactly for texts that contain A108P001 or a \\u escape, so every answer carrying the code, however escaped, is parsed', () => {
+    const pieces = ['A', 'A1', 'A108', 'A108P', 'A108P00', 'A108P001', 'A108P002', '108P001', '"code":', '\\', '\\u0041', '\\/', '\\n', 'x', '{', '}', 'AA108P001', 'é']
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string()), { maxLength: 12 }), (parts) => {
         const text = parts.join('')
-        expect(mayHoldAuthCode(encoder.encode(text))).toBe(text.includes('A108P001') || text.includes('\\'))
+        expect(mayHoldAuthCode(text)).toBe(text.includes('A108P001') || text.includes('\\u'))
       }),
       { numRuns: 5000 },
     )
-    // Escapes can spell the code without its bytes: such texts must be parsed, never skipped.
-    const escaped = encoder.encode('{"code":"\\u0041108P001"}')
-    expect((JSON.parse(new TextDecoder().decode(escaped)) as { code: string }).code).toBe('A108P001')
-    expect(mayHoldAuthCode(escaped)).toBe(true)
-    expect(mayHoldAuthCode(encoder.encode('{"code":"A108P00'))).toBe(false)
-    expect(mayHoldAuthCode(encoder.encode('A108P001'))).toBe(true)
-    expect(mayHoldAuthCode(new Uint8Array())).toBe(false)
+    // Any character of the key or the code may be written as a \u escape: such texts must be parsed, never skipped.
+    const escape = (text: string, mask: boolean[]) =>
+      [...text].map((char, index) => (mask[index % mask.length] ? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}` : char)).join('')
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }), fc.constantFrom('', ' ', '\n'), (mask, space) => {
+        const text = `{${space}"${escape('code', mask)}":${space}"${escape('A108P001', mask.slice().reverse())}",${space}"data":"\\/x"}`
+        expect((JSON.parse(text) as { code: string }).code).toBe('A108P001')
+        expect(mayHoldAuthCode(text)).toBe(true)
+      }),
+      { numRuns: 2000 },
+    )
+    expect(mayHoldAuthCode('{"code":"A108P00","url":"https:\\/\\/x"}')).toBe(false)
+    expect(mayHoldAuthCode('A108P001')).toBe(true)
+    expect(mayHoldAuthCode('')).toBe(false)
   })
 
   it('decodedRefuses (axios, at once) answers as defaultIsAuthError does on the same decoded body', async () => {

@@ -144,7 +144,7 @@ describe('the caller gets real Responses', () => {
     const bare = await fetch(`${api.url}/service/checkAddresses`, POST())
     for (const key of ['url', 'redirected', 'status', 'statusText', 'ok', 'type'] as const) expect(direct[key], key).toEqual(bare[key])
     expect(direct.headers.get('x-answer')).toBe('yes')
-    expect(Object.getPrototypeOf(direct)).toBe(Response.prototype)
+    expect(direct).toBeInstanceOf(Response)
     expect(await Response.prototype.text.call(direct)).toBe(JSON.stringify(OK))
     await bare.text()
 
