@@ -72,7 +72,7 @@ function toHeaders(raw: unknown): Headers {
  * Where axios sends `config`, by its own rule (buildFullPath: an absolute `url` wins unless
  * `allowAbsoluteUrls` is false, else `baseURL` + `url`), without the query string, which cannot change
  * the origin. `instance.getUri()` gives the same origin but merges the defaults again and serialises the
- * params: a fifth of the time of a request. A protocol-relative result (`//host`) does not parse as a URL,
+ * params, which costs more than the rest of the check. A protocol-relative result (`//host`) does not parse as a URL,
  * so such a request never gets the token.
  */
 function targetOf(config: AxiosRequestConfig): string {

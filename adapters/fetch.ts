@@ -27,11 +27,11 @@ import { describe } from '../src/util.js'
  *   or `'error'` is kept.
  * - Bodies are buffered so they can be replayed, except a `ReadableStream` body with a header or query
  *   placement: that request is sent once and an auth error is returned as is.
- * - The caller's `signal` aborts the wait for a token and the replay.
- * - A small JSON answer (declared length up to 64 KiB) is read once to look for the auth error and
- *   handed on as a `Response` serving those bytes. In Node it is read to its declared length and not one
- *   read further (unless compressed), so undici skips its end-of-body steps: such a request leaves no
- *   `performance` resource-timing entry.
+ * - The caller's `signal` aborts the wait for a token, the reading of the answer and the replay.
+ * - A JSON answer is read to look for the auth error if it ends within `answerTimeout` and 64 KiB
+ *   (decoded), and handed on as a real `Response` with fetch's status, headers, `url`, `type` and
+ *   `redirected`; a slower or longer one is handed on at once, unjudged, streaming what was read and
+ *   then the rest. Other answers are fetch's own, untouched.
  *
  * To install it for every fetch of the process, create the manager first (it keeps the fetch it was
  * given, so its own token requests never go through the wrapper), then replace the global; put the
