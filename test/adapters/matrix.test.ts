@@ -129,7 +129,9 @@ describe.each(drivers)('$name', (driver) => {
         () => undefined,
         (caught: unknown) => caught,
       )
-      expect(isServiceTokenError(error, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+      // axios carries it in an AxiosError, as its error path carries every failure.
+      const typed = driver.name.startsWith('axios') ? (error as Error).cause : error
+      expect(isServiceTokenError(typed, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
       expect(emu.stats().requests.checkAddresses).toBe(0)
     })
 
