@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEmulator } from '../src/emulator/index.js'
 import type { EmulatorServer } from '../src/emulator/index.js'
 import { json, startServer } from './helpers/http-server.js'
-import { cliPath, run, systemNode } from './helpers/processes.js'
+import { cliPath, root, run, systemNode } from './helpers/processes.js'
 
 const SECRET = 'cli-secret-never-printed'
 const emu = createEmulator({ apps: { 'cli-app': SECRET } })
@@ -145,6 +145,32 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(result.stdout).toMatch(/ok {4}every request succeeded/)
       expect(result.stdout).not.toContain('FAIL')
       expect(result.stdout.trim().split('\n').at(-1)).toBe('PASS')
+    })
+
+    it('in a project without axios, runs the clients that are installed and says which it skipped and why', async () => {
+      // The built package in a project of its own, with openapi-fetch and ky installed but not axios.
+      const project = mkdtempSync(join(tmpdir(), 'anyweb-demo-'))
+      try {
+        const installed = join(project, 'node_modules', 'anyweb-service-token')
+        mkdirSync(installed, { recursive: true })
+        cpSync(join(root, 'package.json'), join(installed, 'package.json'))
+        cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true })
+        for (const name of ['openapi-fetch', 'ky']) symlinkSync(join(root, 'node_modules', name), join(project, 'node_modules', name))
+        const result = await run(systemNode, [join(installed, 'dist', 'cli.js'), 'demo', '--ttl', '1', '--duration', '2', '--concurrency', '2'], {
+          cwd: project,
+          timeoutMs: 30_000,
+        })
+        expect(result.stderr).toBe('')
+        expect(result.code, result.stdout).toBe(0)
+        for (const client of ['fetch', 'ky', 'openapi-fetch']) expect(result.stdout).toMatch(new RegExp(`^${client}\\s+\\d+`, 'm'))
+        expect(result.stdout).not.toMatch(/^axios\s+\d+/m)
+        expect(result.stdout).toContain('axios skipped: not installed (npm install axios to include it)')
+        expect(result.stdout).toContain('skip  axios: not installed')
+        expect(result.stdout).toContain('fetch, openapi-fetch and ky share one manager')
+        expect(result.stdout.trim().split('\n').at(-1)).toBe('PASS')
+      } finally {
+        rmSync(project, { recursive: true, force: true })
+      }
     })
 
     it('exits 2 for a bad option', async () => {
