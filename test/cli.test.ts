@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -43,6 +43,13 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
     }
   })
 
+  it('prints the version with --version', async () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+    const result = await cli(['--version'])
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, `${version}\n`, ''])
+    expect((await cli(['--help'])).stdout).toContain('--version')
+  })
+
   it('exits 2 with the usage for no command or an unknown one', async () => {
     expect((await cli([])).code).toBe(2)
     const unknown = await cli(['tokn'])
@@ -80,6 +87,8 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(result.stdout).toBe('')
       expect(result.stderr).toContain('ERR_ANYWEB_CREDENTIALS')
       expect(result.stderr).toContain('A108P004')
+      // One request, then the process ends: there is no cooldown to speak of.
+      expect(result.stderr).not.toContain('cooldown')
       expectSecretNowhere(result)
     })
 
@@ -87,6 +96,19 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       const result = await cli(['token', '--base-url', 'http://127.0.0.1:9', '--timeout', '2000'], env())
       expect(result.code).toBe(1)
       expect(result.stderr).toContain('ERR_TOKEN_NETWORK')
+    })
+
+    it('names the --timeout flag when the token endpoint does not answer in time', async () => {
+      const silent = await startServer(() => undefined)
+      try {
+        const result = await cli(['token', '--base-url', silent.url, '--timeout', '100'], env())
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain('ERR_TOKEN_TIMEOUT')
+        expect(result.stderr).toContain('within 100 ms (--timeout 100)')
+        expect(result.stderr).not.toContain('option `timeout`')
+      } finally {
+        await silent.close()
+      }
     })
 
     it.each([
@@ -156,7 +178,7 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
         cpSync(join(root, 'package.json'), join(installed, 'package.json'))
         cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true })
         for (const name of ['openapi-fetch', 'ky']) symlinkSync(join(root, 'node_modules', name), join(project, 'node_modules', name))
-        const result = await run(systemNode, [join(installed, 'dist', 'cli.js'), 'demo', '--ttl', '1', '--duration', '2', '--concurrency', '2'], {
+        const result = await run(systemNode, [join(installed, 'dist', 'cli.js'), 'demo', '--ttl', '2', '--duration', '4', '--concurrency', '2'], {
           cwd: project,
           timeoutMs: 30_000,
         })
@@ -216,10 +238,26 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(output).toContain('emulator stopped')
     })
 
-    it('exits 2 for a malformed --app', async () => {
-      const result = await run(systemNode, [cliPath(), 'emulator', '--app', 'no-colon'])
-      expect(result.code).toBe(2)
-      expect(result.stderr).toContain('--app expects <name>:<value>')
+    it('exits 2 for a malformed --app or --user, showing the expected form', async () => {
+      const app = await run(systemNode, [cliPath(), 'emulator', '--app', 'no-colon'])
+      expect(app.code).toBe(2)
+      expect(app.stderr).toContain('--app expects <appid>:<secret>')
+      const user = await run(systemNode, [cliPath(), 'emulator', '--user', 'u1'])
+      expect(user.code).toBe(2)
+      expect(user.stderr).toContain('--user expects <unionid>:<addr,addr>')
+    })
+
+    it('exits 2 with a hint when the port is in use', async () => {
+      const busy = await startServer(() => undefined)
+      try {
+        const port = new URL(busy.url).port
+        const result = await run(systemNode, [cliPath(), 'emulator', '--port', port])
+        expect(result.code).toBe(2)
+        expect(result.stderr).toContain(`port ${port} is already in use: pass --port 0 to pick a free one`)
+        expect(result.stderr).not.toContain('unexpected error')
+      } finally {
+        await busy.close()
+      }
     })
   })
 })
