@@ -7,7 +7,7 @@ import { root } from './helpers/processes.js'
  * What each entry costs a user who bundles it: minified, gzipped, with the peer dependencies (axios,
  * ky) and openapi-fetch left out. Budgets are bytes, set to what the entries measure plus under 1 %: a
  * change that grows an entry past its budget fails here and must either shrink or raise the budget on
- * purpose (and update the README table).
+ * purpose (and update the table in docs/performance.md).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
