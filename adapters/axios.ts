@@ -4,7 +4,7 @@
  */
 import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
-import { ConfigurationError } from '../src/errors.js'
+import { ConfigurationError, isServiceTokenError } from '../src/errors.js'
 import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
 import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
@@ -252,6 +252,20 @@ function discardData(data: unknown): void {
   else if (typeof (data as { destroy?: unknown } | null)?.destroy === 'function') (data as { destroy(): void }).destroy()
 }
 
+/**
+ * A library error as axios' error path carries every failure: an `AxiosError` with the request's
+ * `config` (and the refused answer's `request`, when one was sent), so error interceptors that read
+ * `error.config` work; the library's error is its `cause`, its `code` the library's code. No `response`:
+ * a refresh interceptor that sees a 401 there would start a refresh loop of its own.
+ */
+function asAxiosError(error: unknown, config: InternalAxiosRequestConfig, refused?: AxiosResponse): unknown {
+  if (!isServiceTokenError(error)) return error
+  const wrapped = new AxiosError(error.message, error.code, config, refused?.request)
+  // Non-enumerable, as a native `cause` is: loggers that walk own properties do not descend into it.
+  Object.defineProperty(wrapped, 'cause', { value: error, writable: true, enumerable: false, configurable: true })
+  return wrapped
+}
+
 /** The wrapper {@link attachServiceToken} puts in place of a request's adapter (named so it is found again). */
 function isServiceTokenAdapter(adapter: unknown): boolean {
   return typeof adapter === 'function' && adapter.name === 'serviceTokenAdapter'
@@ -282,8 +296,11 @@ function isServiceTokenAdapter(adapter: unknown): boolean {
  * - The replay sends the same request again with the new token, through the same adapter: your
  *   interceptors do not run again, and `transformResponse` runs once, on the final answer. A replay that
  *   fails again is returned as is.
- * - Errors: the request rejects with the manager's {@link ServiceTokenError} (not an AxiosError) when no
- *   token can be had; an abort while waiting for it rejects with axios' `CanceledError`, as every aborted axios
+ * - Errors: when no token can be had (or the body cannot carry it), the request rejects with an
+ *   `AxiosError` whose `code` is the library's code (e.g. `ERR_ANYWEB_CREDENTIALS`), with `config`
+ *   (without the token), and whose `cause` is the library's error: `isServiceTokenError(error.cause)`.
+ *   When the token was refused and the renewal failed, `request` is the refused answer's.
+ *   An abort while waiting for it rejects with axios' `CanceledError`, as every aborted axios
  *   request does; axios' `timeout` bounds each attempt together with the wait for its token (past it,
  *   axios' own timeout error); otherwise as axios does.
  *
@@ -330,9 +347,12 @@ function attachServiceToken(
         if (typeof now === 'string') return exchange(adapter, config, now, given, 0)
         // axios' timeout bounds each attempt with the wait for its token.
         const started = Date.now()
-        return tokenWithin(now, config, timeoutOf(config)).then((token) => exchange(adapter, config, token, given, Date.now() - started))
+        return tokenWithin(now, config, timeoutOf(config)).then(
+          (token) => exchange(adapter, config, token, given, Date.now() - started),
+          (error: unknown) => Promise.reject(asAxiosError(error, config)),
+        )
       } catch (error) {
-        return Promise.reject(error)
+        return Promise.reject(asAxiosError(error, config))
       }
     }
   }
@@ -351,6 +371,7 @@ function attachServiceToken(
   ): Promise<AxiosResponse> {
     const before = unplaced(policy, config)
     const timeout = timeoutOf(config)
+    let refused: AxiosResponse | undefined
     try {
       placeInConfig(policy, config, token, before)
       spend(config, timeout, waited)
@@ -366,12 +387,15 @@ function attachServiceToken(
       const verdict = refuses(response)
       if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
       discardData(response.data)
+      refused = response
       const renewing = Date.now()
       const fresh = await tokenWithin(renewToken(policy, token, signalOf(config)), config, timeout)
       restore(policy, config, before)
       placeInConfig(policy, config, fresh, before)
       spend(config, timeout, Date.now() - renewing)
       return await adapter(config)
+    } catch (error) {
+      throw asAxiosError(error, config, refused)
     } finally {
       restore(policy, config, before)
       if (given === undefined) delete config.adapter

@@ -25,8 +25,8 @@ import { describe } from '../src/util.js'
  * token is refused, replays the request once with a new token through the client's fetch (`onResponse`).
  *
  * For a client you create, `createClient({ fetch: withServiceToken(fetch, manager) })` does the same
- * faster: a middleware is handed a Request, which it must read and rebuild to place the token, while the
- * wrapper sends it as URL + init (BENCHMARKS.md has the figures).
+ * faster: a middleware is handed a Request, so it reads and rebuilds each Request to place the token,
+ * while the wrapper sends it as URL + init.
  *
  * Behaviour:
  * - Redirects: tokened requests are sent with `redirect: 'manual'`; redirects to an allowed origin are
@@ -177,7 +177,7 @@ function createAnyWebClient(options: CreateAnyWebClientOptions): AnyWebClient {
     )
   }
   // The token goes in at the fetch, not in a middleware: openapi-fetch's Request is sent as URL + init
-  // instead of being read and rebuilt a second time.
+  // instead of being read and rebuilt.
   const client = createClient<AnyWebPaths, 'application/json'>({
     ...(baseUrl === undefined ? {} : { baseUrl }),
     fetch: createTokenFetch(policy, (options.fetch ?? globalThis.fetch) as FetchLike),

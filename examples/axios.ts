@@ -1,8 +1,8 @@
-// Run: npx tsx examples/axios.ts — an axios instance against a local AnyWeb emulator.
+// Run in this repository: npm run build && npx tsx examples/axios.ts — an axios instance against a local AnyWeb emulator.
 import axios from 'axios'
-import { attachServiceToken } from '../adapters/axios.js'
-import { createEmulator } from '../src/emulator/index.js'
-import { createTokenManager } from '../src/index.js'
+import { attachServiceToken } from 'anyweb-service-token/axios'
+import { createEmulator } from 'anyweb-service-token/emulator'
+import { createTokenManager } from 'anyweb-service-token'
 
 const emulator = createEmulator({ users: { u1: ['cfx:owned'] } })
 const server = await emulator.listen({ hostname: '127.0.0.1', port: 0 })

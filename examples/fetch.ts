@@ -1,7 +1,7 @@
-// Run: npx tsx examples/fetch.ts — plain fetch against a local AnyWeb emulator.
-import { withServiceToken } from '../adapters/fetch.js'
-import { createEmulator } from '../src/emulator/index.js'
-import { createTokenManager } from '../src/index.js'
+// Run in this repository: npm run build && npx tsx examples/fetch.ts — plain fetch against a local AnyWeb emulator.
+import { withServiceToken } from 'anyweb-service-token/fetch'
+import { createEmulator } from 'anyweb-service-token/emulator'
+import { createTokenManager } from 'anyweb-service-token'
 
 const emulator = createEmulator({ users: { u1: ['cfx:owned'] } })
 const server = await emulator.listen({ hostname: '127.0.0.1', port: 0 })

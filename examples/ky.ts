@@ -1,8 +1,8 @@
-// Run: npx tsx examples/ky.ts — ky (≥ 2) against a local AnyWeb emulator.
+// Run in this repository: npm run build && npx tsx examples/ky.ts — ky (≥ 2) against a local AnyWeb emulator.
 import ky from 'ky'
-import { serviceTokenHooks } from '../adapters/ky.js'
-import { createEmulator } from '../src/emulator/index.js'
-import { createTokenManager } from '../src/index.js'
+import { serviceTokenHooks } from 'anyweb-service-token/ky'
+import { createEmulator } from 'anyweb-service-token/emulator'
+import { createTokenManager } from 'anyweb-service-token'
 
 const emulator = createEmulator({ users: { u1: ['cfx:owned'] } })
 const server = await emulator.listen({ hostname: '127.0.0.1', port: 0 })

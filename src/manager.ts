@@ -295,7 +295,8 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
         // Full jitter (AWS architecture blog): a random delay up to an exponentially growing ceiling.
         const ceiling = Math.min(retry.maxDelay, retry.baseDelay * 2 ** (failures - 1))
         const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0
-        const delay = Math.min(retry.maxDelay, Math.max(ceiling * random(), retryAfter))
+        // Whole milliseconds: timers have no finer grain, and events stay readable.
+        const delay = Math.round(Math.min(retry.maxDelay, Math.max(ceiling * random(), retryAfter)))
         retryAt = now() + delay
         lastError = error
         const final = attempt >= retry.attempts

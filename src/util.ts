@@ -9,6 +9,26 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? 'a string' : typeof value
 }
 
+/**
+ * The first key of `given` that is not in `known`, with the known name it is closest to (a letter case,
+ * a prefix or a suffix away: `ttl` → `tokenTtl`), for a "did you mean"; `undefined` when all are known.
+ */
+function unknownKey(given: object, known: readonly string[]): { key: string; hint: string | undefined } | undefined {
+  const key = Object.keys(given).find((name) => !known.includes(name))
+  if (key === undefined) return undefined
+  const lower = key.toLowerCase()
+  const hint = known.find((name) => {
+    const candidate = name.toLowerCase()
+    return candidate === lower || candidate.startsWith(lower) || candidate.endsWith(lower) || lower.startsWith(candidate)
+  })
+  return { key, hint }
+}
+
+/** "Unknown … option `x` (did you mean `y`?); known options: …" */
+function unknownKeyMessage(what: string, found: { key: string; hint: string | undefined }, known: readonly string[]): string {
+  return `Unknown ${what} \`${found.key}\`${found.hint === undefined ? '' : ` (did you mean \`${found.hint}\`?)`}; known: ${known.join(', ')}.`
+}
+
 /** A non-null, non-array object. */
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -80,4 +100,4 @@ function redactor(secret: string): (text: string) => string {
   return (text) => text.replace(pattern, '[redacted]')
 }
 
-export { describe, isPlainObject, isRecord, MAX_TIMER_MS, MAX_TOKEN_LENGTH, pause, redactor, tokenFault }
+export { describe, isPlainObject, isRecord, MAX_TIMER_MS, MAX_TOKEN_LENGTH, pause, redactor, tokenFault, unknownKey, unknownKeyMessage }

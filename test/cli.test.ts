@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEmulator } from '../src/emulator/index.js'
 import type { EmulatorServer } from '../src/emulator/index.js'
 import { json, startServer } from './helpers/http-server.js'
-import { cliPath, run, systemNode } from './helpers/processes.js'
+import { cliPath, root, run, systemNode } from './helpers/processes.js'
 
 const SECRET = 'cli-secret-never-printed'
 const emu = createEmulator({ apps: { 'cli-app': SECRET } })
@@ -41,6 +41,13 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(result.stdout, command).toContain(`Usage: anyweb-service-token ${command}`)
       expect(result.stdout, command).toContain('Examples:')
     }
+  })
+
+  it('prints the version with --version', async () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+    const result = await cli(['--version'])
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, `${version}\n`, ''])
+    expect((await cli(['--help'])).stdout).toContain('--version')
   })
 
   it('exits 2 with the usage for no command or an unknown one', async () => {
@@ -80,6 +87,8 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(result.stdout).toBe('')
       expect(result.stderr).toContain('ERR_ANYWEB_CREDENTIALS')
       expect(result.stderr).toContain('A108P004')
+      // One request, then the process ends: there is no cooldown to speak of.
+      expect(result.stderr).not.toContain('cooldown')
       expectSecretNowhere(result)
     })
 
@@ -87,6 +96,19 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       const result = await cli(['token', '--base-url', 'http://127.0.0.1:9', '--timeout', '2000'], env())
       expect(result.code).toBe(1)
       expect(result.stderr).toContain('ERR_TOKEN_NETWORK')
+    })
+
+    it('names the --timeout flag when the token endpoint does not answer in time', async () => {
+      const silent = await startServer(() => undefined)
+      try {
+        const result = await cli(['token', '--base-url', silent.url, '--timeout', '100'], env())
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain('ERR_TOKEN_TIMEOUT')
+        expect(result.stderr).toContain('within 100 ms (--timeout 100)')
+        expect(result.stderr).not.toContain('option `timeout`')
+      } finally {
+        await silent.close()
+      }
     })
 
     it.each([
@@ -147,6 +169,32 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(result.stdout.trim().split('\n').at(-1)).toBe('PASS')
     })
 
+    it('in a project without axios, runs the clients that are installed and says which it skipped and why', async () => {
+      // The built package in a project of its own, with openapi-fetch and ky installed but not axios.
+      const project = mkdtempSync(join(tmpdir(), 'anyweb-demo-'))
+      try {
+        const installed = join(project, 'node_modules', 'anyweb-service-token')
+        mkdirSync(installed, { recursive: true })
+        cpSync(join(root, 'package.json'), join(installed, 'package.json'))
+        cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true })
+        for (const name of ['openapi-fetch', 'ky']) symlinkSync(join(root, 'node_modules', name), join(project, 'node_modules', name))
+        const result = await run(systemNode, [join(installed, 'dist', 'cli.js'), 'demo', '--ttl', '2', '--duration', '4', '--concurrency', '2'], {
+          cwd: project,
+          timeoutMs: 30_000,
+        })
+        expect(result.stderr).toBe('')
+        expect(result.code, result.stdout).toBe(0)
+        for (const client of ['fetch', 'ky', 'openapi-fetch']) expect(result.stdout).toMatch(new RegExp(`^${client}\\s+\\d+`, 'm'))
+        expect(result.stdout).not.toMatch(/^axios\s+\d+/m)
+        expect(result.stdout).toContain('axios skipped: not installed (npm install axios to include it)')
+        expect(result.stdout).toContain('skip  axios: not installed')
+        expect(result.stdout).toContain('fetch, openapi-fetch and ky share one manager')
+        expect(result.stdout.trim().split('\n').at(-1)).toBe('PASS')
+      } finally {
+        rmSync(project, { recursive: true, force: true })
+      }
+    })
+
     it('exits 2 for a bad option', async () => {
       const result = await run(systemNode, [cliPath(), 'demo', '--ttl', '0'])
       expect(result.code).toBe(2)
@@ -190,10 +238,26 @@ describe('anyweb-service-token (the command line, spawned on the system Node)', 
       expect(output).toContain('emulator stopped')
     })
 
-    it('exits 2 for a malformed --app', async () => {
-      const result = await run(systemNode, [cliPath(), 'emulator', '--app', 'no-colon'])
-      expect(result.code).toBe(2)
-      expect(result.stderr).toContain('--app expects <name>:<value>')
+    it('exits 2 for a malformed --app or --user, showing the expected form', async () => {
+      const app = await run(systemNode, [cliPath(), 'emulator', '--app', 'no-colon'])
+      expect(app.code).toBe(2)
+      expect(app.stderr).toContain('--app expects <appid>:<secret>')
+      const user = await run(systemNode, [cliPath(), 'emulator', '--user', 'u1'])
+      expect(user.code).toBe(2)
+      expect(user.stderr).toContain('--user expects <unionid>:<addr,addr>')
+    })
+
+    it('exits 2 with a hint when the port is in use', async () => {
+      const busy = await startServer(() => undefined)
+      try {
+        const port = new URL(busy.url).port
+        const result = await run(systemNode, [cliPath(), 'emulator', '--port', port])
+        expect(result.code).toBe(2)
+        expect(result.stderr).toContain(`port ${port} is already in use: pass --port 0 to pick a free one`)
+        expect(result.stderr).not.toContain('unexpected error')
+      } finally {
+        await busy.close()
+      }
     })
   })
 })

@@ -113,6 +113,22 @@ describe('options', () => {
     expectConfigError(() => createEmulator(null as unknown as EmulatorOptions), 'options')
   })
 
+  it('refuses unknown options, naming the one meant: createEmulator, listen(), inject() and its faults', async () => {
+    const unknown = (options: unknown) => options as EmulatorOptions
+    expect(expectConfigError(() => createEmulator(unknown({ ttl: 5 })), 'ttl').message).toContain('did you mean `tokenTtl`?')
+    expect(expectConfigError(() => createEmulator(unknown({ app: { a: 'b' } })), 'app').message).toContain('did you mean `apps`?')
+    expectConfigError(() => createEmulator(unknown({ reissue: { policy: 'invalidate-previous', grace: 5 } })), 'reissue.grace')
+    const emu = createEmulator()
+    const listening = await emu.listen({ host: '127.0.0.1' } as never).then(
+      (server) => server.close().then(() => undefined),
+      (error: unknown) => error,
+    )
+    expect(listening).toBeInstanceOf(ConfigurationError)
+    expect((listening as ConfigurationError).message).toContain('did you mean `hostname`?')
+    expectConfigError(() => emu.inject('all', { type: 'latency', msec: 5 } as never), 'fault.msec')
+    expect(expectConfigError(() => emu.inject('all', { type: 'hang' }, { time: 1 } as never), 'options.time').message).toContain('did you mean `times`?')
+  })
+
   it('never puts a secret into an error message', () => {
     const error = expectConfigError(() => createEmulator({ apps: { good: 'top-secret-1', bad: '' } }), 'apps.bad')
     expect(error.message).not.toContain('top-secret-1')

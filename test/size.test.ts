@@ -7,7 +7,7 @@ import { root } from './helpers/processes.js'
  * What each entry costs a user who bundles it: minified, gzipped, with the peer dependencies (axios,
  * ky) and openapi-fetch left out. Budgets are bytes, set to what the entries measure plus under 1 %: a
  * change that grows an entry past its budget fails here and must either shrink or raise the budget on
- * purpose (and update the README table).
+ * purpose (and update the table in docs/performance.md).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
@@ -16,10 +16,10 @@ const ENTRIES: Record<string, { code: string; budget: number }> = {
   },
   core: { code: "export * from './src/index.ts'", budget: 7_150 },
   fetch: { code: "export * from './adapters/fetch.ts'", budget: 5_950 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 5_300 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 5_400 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 5_950 },
   'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 12_450 },
-  emulator: { code: "export * from './src/emulator/index.ts'", budget: 7_550 },
+  emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_000 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_650 },
 }
 

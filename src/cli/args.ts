@@ -38,4 +38,13 @@ function integer(name: string, value: string | undefined, fallback: number, min:
   return parsed
 }
 
-export { integer, parse, UsageError }
+/** A `<name>:<value>` flag value (`--app <appid>:<secret>`), split at its first colon. */
+function pairs(flag: string, form: string, values: string[] | undefined): [string, string][] {
+  return (values ?? []).map((value) => {
+    const at = value.indexOf(':')
+    if (at <= 0 || at === value.length - 1) throw new UsageError(`--${flag} expects ${form}.`)
+    return [value.slice(0, at), value.slice(at + 1)]
+  })
+}
+
+export { integer, pairs, parse, UsageError }

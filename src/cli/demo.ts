@@ -1,6 +1,4 @@
-import { attachServiceToken } from '../../adapters/axios.js'
 import { withServiceToken } from '../../adapters/fetch.js'
-import { serviceTokenHooks } from '../../adapters/ky.js'
 import { createAnyWebClient } from '../../adapters/openapi-fetch.js'
 import { createEmulator } from '../emulator/index.js'
 import { createTokenManager } from '../index.js'
@@ -11,7 +9,8 @@ const help = `Usage: anyweb-service-token demo [options]
 
 Starts a local AnyWeb emulator with short-lived tokens and drives fetch, axios, ky and openapi-fetch
 clients at it concurrently, all sharing one token manager, for a few token lifetimes — with a forced
-revocation of every token halfway. Shows live what happens, then a summary. Exits 0 only when every
+revocation of every token halfway. axios and ky run when they are installed (they are optional peers);
+otherwise the demo says which client it skipped and why. Shows live what happens, then a summary. Exits 0 only when every
 request succeeded and the emulator issued exactly the tokens the manager asked for: one at cold start,
 one per refresh ahead of expiry, at most one after the revocation — and no caller ever waited for an
 expiring token.
@@ -49,9 +48,28 @@ function isExpected(body: unknown): boolean {
   return envelope?.code === 1000 && JSON.stringify(envelope.data) === EXPECTED
 }
 
-async function loadClients(url: string, manager: TokenManager): Promise<[string, Call][]> {
+/**
+ * Why an optional client cannot run: not installed (the usual case: axios and ky are optional peers),
+ * or installed but failing to load.
+ */
+function whySkipped(name: string, error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code
+  const message = error instanceof Error ? error.message : String(error)
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(`'${name}'`)) {
+    return `not installed (npm install ${name} to include it)`
+  }
+  return `could not be loaded: ${message.split('\n')[0]}`
+}
+
+interface Clients {
+  clients: [string, Call][]
+  skipped: [string, string][]
+}
+
+async function loadClients(url: string, manager: TokenManager): Promise<Clients> {
   const endpoint = `${url}/service/checkAddresses`
   const clients: [string, Call][] = []
+  const skipped: [string, string][] = []
   const wrapped = withServiceToken(globalThis.fetch, manager)
   clients.push([
     'fetch',
@@ -66,23 +84,26 @@ async function loadClients(url: string, manager: TokenManager): Promise<[string,
       return data ?? error
     },
   ])
-  // axios and ky are optional peers: a user who installed neither still gets a demo of the others.
+  // axios and ky are optional peers: each adapter is loaded only with its client, so a project that
+  // installed neither still gets a demo of the others.
   try {
     const { default: axios } = await import('axios')
+    const { attachServiceToken } = await import('../../adapters/axios.js')
     const instance = axios.create({ baseURL: url })
     attachServiceToken(instance, manager)
     clients.push(['axios', async () => (await instance.post('/service/checkAddresses', { group: GROUP })).data])
-  } catch {
-    process.stdout.write('  (axios is not installed: skipping its client)\n')
+  } catch (error) {
+    skipped.push(['axios', whySkipped('axios', error)])
   }
   try {
     const { default: ky } = await import('ky')
+    const { serviceTokenHooks } = await import('../../adapters/ky.js')
     const api = ky.create({ baseUrl: url, hooks: serviceTokenHooks(manager), retry: 0 })
     clients.push(['ky', () => api.post('service/checkAddresses', { json: { group: GROUP } }).json()])
-  } catch {
-    process.stdout.write('  (ky is not installed: skipping its client)\n')
+  } catch (error) {
+    skipped.push(['ky', whySkipped('ky', error)])
   }
-  return clients
+  return { clients, skipped }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -128,11 +149,14 @@ async function demo(args: string[]): Promise<number> {
     },
   })
 
+  const { clients, skipped } = await loadClients(server.url, manager)
+  const names = clients.map(([name]) => name)
   process.stdout.write(
-    `AnyWeb emulator on ${server.url} — tokens live ${ttl}s; fetch, axios, ky and openapi-fetch share one manager;\n` +
-      `${concurrency} requests in flight per client for ${durationMs / 1000}s; every token is revoked at ${durationMs / 2000}s.\n\n`,
+    `AnyWeb emulator on ${server.url} — tokens live ${ttl}s; ${names.slice(0, -1).join(', ')} and ${names.at(-1)} share one manager;\n` +
+      `${concurrency} requests in flight per client for ${durationMs / 1000}s; every token is revoked at ${durationMs / 2000}s.\n`,
   )
-  const clients = await loadClients(server.url, manager)
+  for (const [name, why] of skipped) process.stdout.write(`${name} skipped: ${why}\n`)
+  process.stdout.write('\n')
   const stats: ClientStats[] = clients.map(([name]) => ({ name, ok: 0, failed: 0, latencies: [] }))
   const deadline = started + durationMs
 
@@ -199,6 +223,7 @@ async function demo(args: string[]): Promise<number> {
   ]
   process.stdout.write('\n')
   for (const [label, ok] of checks) process.stdout.write(`${ok ? 'ok  ' : 'FAIL'}  ${label}\n`)
+  for (const [name, why] of skipped) process.stdout.write(`skip  ${name}: ${why}\n`)
   const pass = checks.every(([, ok]) => ok)
   process.stdout.write(`\n${pass ? 'PASS' : 'FAIL'}\n`)
   return pass ? 0 : 1

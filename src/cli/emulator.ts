@@ -1,6 +1,6 @@
 import { createEmulator } from '../emulator/index.js'
 import type { EmulatorOptions, RequestLogEntry } from '../emulator/index.js'
-import { integer, parse, UsageError } from './args.js'
+import { integer, pairs, parse, UsageError } from './args.js'
 
 const help = `Usage: anyweb-service-token emulator [options]
 
@@ -24,14 +24,6 @@ Examples:
 
 Counters: GET <url>/__emulator/stats. Stop with Ctrl-C.
 `
-
-function pairs(flag: string, values: string[] | undefined): [string, string][] {
-  return (values ?? []).map((value) => {
-    const at = value.indexOf(':')
-    if (at <= 0 || at === value.length - 1) throw new UsageError(`--${flag} expects <name>:<value>.`)
-    return [value.slice(0, at), value.slice(at + 1)]
-  })
-}
 
 function reissue(value: string | undefined): NonNullable<EmulatorOptions['reissue']> {
   if (value === undefined || value === 'stateless') return 'stateless'
@@ -62,8 +54,8 @@ async function emulator(args: string[]): Promise<number> {
     process.stdout.write(help)
     return 0
   }
-  const apps = values.app === undefined ? undefined : Object.fromEntries(pairs('app', values.app))
-  const users = Object.fromEntries(pairs('user', values.user).map(([unionid, list]) => [unionid, list.split(',')]))
+  const apps = values.app === undefined ? undefined : Object.fromEntries(pairs('app', '<appid>:<secret>', values.app))
+  const users = Object.fromEntries(pairs('user', '<unionid>:<addr,addr>', values.user).map(([unionid, list]) => [unionid, list.split(',')]))
   const emu = createEmulator({
     tokenTtl: integer('ttl', values.ttl, 7200, 1, 366 * 24 * 3600),
     reissue: reissue(values.reissue),
@@ -72,7 +64,11 @@ async function emulator(args: string[]): Promise<number> {
     ...(apps === undefined ? {} : { apps }),
     ...(values.quiet ? {} : { onRequest: (entry: RequestLogEntry) => process.stdout.write(logLine(entry)) }),
   })
-  const server = await emu.listen({ port: integer('port', values.port, 8787, 0, 65_535), hostname: values.host ?? '127.0.0.1' })
+  const port = integer('port', values.port, 8787, 0, 65_535)
+  const server = await emu.listen({ port, hostname: values.host ?? '127.0.0.1' }).catch((error: unknown) => {
+    if ((error as { code?: unknown } | null)?.code !== 'EADDRINUSE') throw error
+    throw new UsageError(`port ${port} is already in use: pass --port 0 to pick a free one, or another --port.`)
+  })
   const appids = Object.keys(apps ?? { 'demo-app': '' })
   process.stdout.write(`AnyWeb emulator listening on ${server.url}\napps: ${appids.join(', ')}\n`)
   await new Promise<void>((resolve) => {

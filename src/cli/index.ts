@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { ConfigurationError, isServiceTokenError } from '../errors.js'
 import { UsageError } from './args.js'
 
@@ -8,7 +9,8 @@ Commands:
   emulator   run a local AnyWeb service for development and tests
   demo       run the emulator and every adapter live, with a summary
 
-Run \`anyweb-service-token <command> --help\` for a command's options.
+Run \`anyweb-service-token <command> --help\` for a command's options,
+\`anyweb-service-token --version\` for the version.
 
 Examples:
   anyweb-service-token emulator --port 8787 --ttl 60
@@ -17,6 +19,12 @@ Examples:
 `
 
 type Command = (args: string[]) => Promise<number>
+
+/** The installed package's version: dist/cli.js sits one folder below its package.json. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+  return String(manifest.version)
+}
 
 const commands: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./token.js')).token,
@@ -27,6 +35,10 @@ const commands: Record<string, () => Promise<Command>> = {
 /** Runs the CLI with `argv` (without node and the script) and resolves to the exit code. */
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`${version()}\n`)
+    return 0
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help)
     return name === undefined ? 2 : 0

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { createTokenManager } from '../index.js'
+import { createTokenManager, ErrorCode, isServiceTokenError, ServiceTokenError } from '../index.js'
 import { integer, parse, UsageError } from './args.js'
 
 const help = `Usage: anyweb-service-token token [options]
@@ -40,6 +40,22 @@ async function readSecret(values: { secret?: string; 'secret-file'?: string }): 
   return values.secret ?? (process.env.ANYWEB_SECRET || undefined)
 }
 
+/**
+ * The manager's error in the words of this command, which makes one request and exits: no cooldown to
+ * wait for, and the flag (`--timeout`) where the library names its option.
+ */
+function forTheCommandLine(error: unknown, timeout: number): unknown {
+  if (!isServiceTokenError(error)) return error
+  let message = error.message
+  if (error.code === ErrorCode.Credentials) {
+    const cooldown = message.indexOf('; no new token request is made until the cooldown')
+    if (cooldown !== -1) message = `${message.slice(0, cooldown)}.`
+  } else if (error.code === ErrorCode.Timeout) {
+    message = `The token endpoint did not answer within ${timeout} ms (--timeout ${timeout}), on any of its attempts.`
+  }
+  return message === error.message ? error : new ServiceTokenError(error.code, message, { cause: error, retryable: error.retryable })
+}
+
 /** `anyweb-service-token token`: resolves to the exit code. */
 async function token(args: string[]): Promise<number> {
   const values = parse(args, {
@@ -59,14 +75,17 @@ async function token(args: string[]): Promise<number> {
   if (appid === undefined) throw new UsageError('no appid: set ANYWEB_APPID or pass --appid.')
   if (secret === undefined) throw new UsageError('no secret: set ANYWEB_SECRET or pass --secret-file.')
   const baseUrl = values['base-url'] ?? (process.env.ANYWEB_BASE_URL || undefined)
+  const timeout = integer('timeout', values.timeout, 10_000, 1, 600_000)
   const manager = createTokenManager({
     appid,
     secret,
-    timeout: integer('timeout', values.timeout, 10_000, 1, 600_000),
+    timeout,
     ...(baseUrl === undefined ? {} : { baseUrl }),
   })
   try {
-    const serviceToken = await manager.getToken()
+    const serviceToken = await manager.getToken().catch((error: unknown) => {
+      throw forTheCommandLine(error, timeout)
+    })
     const { expiresAt } = manager.peek() ?? { expiresAt: Date.now() }
     process.stdout.write(
       values.json

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js'
-import { describe, isRecord } from '../util.js'
+import { describe, isRecord, unknownKey, unknownKeyMessage } from '../util.js'
 
 /**
  * A ready-made broken grant for the `bad-grant` fault: each one breaks exactly one thing in an otherwise
@@ -154,9 +154,25 @@ function optionalStatus(option: string, value: unknown, fallback: number, min: n
   return value
 }
 
+/** The fields each fault type knows besides `type`. */
+const FAULT_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  latency: ['ms'],
+  status: ['status', 'body'],
+  'rate-limit': ['retryAfter'],
+  hang: [],
+  'malformed-json': [],
+  reset: [],
+  html: ['status'],
+  'api-error': ['code', 'message', 'status'],
+  'bad-grant': ['kind', 'data'],
+}
+
 /** Checks a fault given to `inject()` and turns it into what the handler serves. */
 function resolveFault(endpoint: FaultEndpoint, fault: unknown, tokenTtl: number): ResolvedFault {
   if (!isRecord(fault)) fail('fault', `expected an object with a \`type\`, got ${describe(fault)}.`)
+  const fields = typeof fault.type === 'string' && Object.hasOwn(FAULT_FIELDS, fault.type) ? FAULT_FIELDS[fault.type] : undefined
+  const unknown = fields === undefined ? undefined : unknownKey(fault, ['type', ...fields])
+  if (unknown !== undefined) fail(`fault.${unknown.key}`, unknownKeyMessage(`field of a ${String(fault.type)} fault`, unknown, ['type', ...fields!]))
   switch (fault.type) {
     case 'latency': {
       const { ms } = fault
@@ -224,6 +240,8 @@ function resolveFault(endpoint: FaultEndpoint, fault: unknown, tokenTtl: number)
 function resolveTimes(options: unknown): number {
   if (options === undefined) return Number.POSITIVE_INFINITY
   if (!isRecord(options)) fail('options', `expected { times? }, got ${describe(options)}.`)
+  const unknown = unknownKey(options, ['times'])
+  if (unknown !== undefined) fail(`options.${unknown.key}`, unknownKeyMessage('inject() option', unknown, ['times']))
   const { times } = options
   if (times === undefined) return Number.POSITIVE_INFINITY
   if (typeof times !== 'number' || !(Number.isInteger(times) || times === Number.POSITIVE_INFINITY) || times < 1) {

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js'
+import { unknownKey, unknownKeyMessage } from '../util.js'
 import { isResetError } from './faults.js'
 
 /**
@@ -53,6 +54,8 @@ function resolveListenOptions(options: unknown): { port: number; hostname: strin
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('listen', 'Invalid listen options: expected { port?, hostname? }.')
   }
+  const unknown = unknownKey(options, ['port', 'hostname'])
+  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage('listen option', unknown, ['port', 'hostname']))
   const { port = 0, hostname = '127.0.0.1' } = options as Record<string, unknown>
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new ConfigurationError('port', `Invalid listen option \`port\`: expected a whole number 0–65535, got ${String(port)}.`)

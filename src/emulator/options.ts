@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js'
-import { describe, isPlainObject } from '../util.js'
+import { describe, isPlainObject, unknownKey, unknownKeyMessage } from '../util.js'
 
 /**
  * What happens to earlier tokens of an app when the emulator issues it a new one.
@@ -124,6 +124,9 @@ const DEFAULT_APPS: Readonly<Record<string, string>> = { 'demo-app': 'demo-secre
 /** Longer than a year is a typo, and `exp` would leave the range a JWT verifier accepts. */
 const MAX_TTL_SECONDS = 366 * 24 * 3600
 
+/** Every option `createEmulator` knows; anything else is a typo worth an error, not silence. */
+const KNOWN_OPTIONS: readonly string[] = ['apps', 'tokenTtl', 'reissue', 'users', 'now', 'signingKey', 'errorStatus', 'tokenFrom', 'onRequest']
+
 function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid emulator option \`${option}\`: ${message}`)
 }
@@ -163,6 +166,8 @@ function resolveReissue(value: unknown): ResolvedEmulatorOptions['reissue'] {
   if (!isPlainObject(value) || value.policy !== 'invalidate-previous') {
     fail('reissue', `expected 'stateless' or { policy: 'invalidate-previous', graceMs }, got ${describe(value)}.`)
   }
+  const unknown = unknownKey(value, ['policy', 'graceMs'])
+  if (unknown !== undefined) fail(`reissue.${unknown.key}`, `not an option; expected { policy: 'invalidate-previous', graceMs }.`)
   const { graceMs } = value
   if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
     fail('reissue.graceMs', `expected a finite number of milliseconds ≥ 0, got ${describe(graceMs)}.`)
@@ -190,6 +195,8 @@ function resolveEmulatorOptions(options: unknown): ResolvedEmulatorOptions {
     fail('options', `expected an object or nothing, got ${describe(options)}.`)
   }
   const given: Record<string, unknown> = options ?? {}
+  const unknown = unknownKey(given, KNOWN_OPTIONS)
+  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage('emulator option', unknown, KNOWN_OPTIONS))
   const { tokenTtl = 7200, now = () => Date.now(), signingKey, errorStatus = 200, onRequest } = given
   if (onRequest !== undefined && typeof onRequest !== 'function') fail('onRequest', `expected a function, got ${describe(onRequest)}.`)
   if (typeof tokenTtl !== 'number' || !Number.isFinite(tokenTtl) || tokenTtl <= 0 || tokenTtl > MAX_TTL_SECONDS) {

@@ -5,7 +5,7 @@ import { createEmulator } from '../../src/emulator/index.js'
 import type { Emulator, EmulatorOptions } from '../../src/emulator/index.js'
 import { createTokenManager, isServiceTokenError } from '../../src/index.js'
 import type { TokenManager } from '../../src/index.js'
-import { drivers } from '../helpers/adapter-drivers.js'
+import { drivers, libraryErrorOf } from '../helpers/adapter-drivers.js'
 import { json, startServer } from '../helpers/http-server.js'
 import type { Received } from '../helpers/http-server.js'
 import { countingSource } from '../helpers/source.js'
@@ -129,7 +129,7 @@ describe.each(drivers)('$name', (driver) => {
         () => undefined,
         (caught: unknown) => caught,
       )
-      expect(isServiceTokenError(error, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+      expect(isServiceTokenError(libraryErrorOf(error), 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
       expect(emu.stats().requests.checkAddresses).toBe(0)
     })
 

@@ -521,14 +521,58 @@ describe('axios', () => {
     source.last.resolve()
   })
 
-  it('manager errors reject the call with the typed error, not an AxiosError', async () => {
+  it("when no token can be had, error interceptors get an AxiosError with the request's config; the library's error is its cause", async () => {
     const { url } = await emulatorWorld()
     const manager = createTokenManager({ appid: 'demo-app', secret: 'nope', baseUrl: url, retry: { attempts: 1 } })
     cleanups.push(() => manager.close())
     const instance = axios.create({ baseURL: url })
+    const logged: string[] = []
+    // A logging interceptor as axios users write them: it reads error.config.url.
+    instance.interceptors.response.use(undefined, (error: AxiosError) => {
+      logged.push(`${error.config!.method} ${error.config!.url} ${error.code}`)
+      return Promise.reject(error)
+    })
     attachServiceToken(instance, manager)
-    const error: unknown = await instance.post(CHECK, { group }).catch((caught: unknown) => caught)
-    expect(isServiceTokenError(error, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+    const error = (await instance.post(CHECK, { group }).catch((caught: unknown) => caught)) as AxiosError
+    expect(logged).toEqual([`post ${CHECK} ERR_ANYWEB_CREDENTIALS`])
+    expect(error).toBeInstanceOf(AxiosError)
+    expect(axios.isAxiosError(error)).toBe(true)
+    expect(isServiceTokenError(error.cause, 'ERR_ANYWEB_CREDENTIALS')).toBe(true)
+    expect(error.message).toBe((error.cause as Error).message)
+    expect(JSON.stringify(error.config?.data)).not.toContain('serviceToken')
+
+    manager.close()
+    const closed = (await instance.post(CHECK, { group }).catch((caught: unknown) => caught)) as AxiosError
+    expect(closed).toBeInstanceOf(AxiosError)
+    expect(closed.config?.url).toBe(CHECK)
+    expect((closed.cause as { code?: string }).code).toBe('ERR_CLOSED')
+  })
+
+  it('when the renewal after a refused token fails, the AxiosError carries the config and the refused request', async () => {
+    const api = await startServer((_request, response) => json(response, { code: 'A108P001', message: 'serviceToken wrong', data: null }))
+    let calls = 0
+    const manager = createTokenManager({
+      source: async () => {
+        if (++calls > 1) throw new ConfigurationError('source', 'no second token')
+        return { token: 'token-1', expiresIn: 60 }
+      },
+      baseUrl: api.url,
+    })
+    cleanups.push(() => api.close(), () => manager.close())
+    const instance = axios.create({ baseURL: api.url })
+    const urls: string[] = []
+    instance.interceptors.response.use(undefined, (error: AxiosError) => {
+      urls.push(error.config!.url!)
+      return Promise.reject(error)
+    })
+    attachServiceToken(instance, manager)
+    const error = (await instance.post(CHECK, { a: 1 }).catch((caught: unknown) => caught)) as AxiosError
+    expect(urls).toEqual([CHECK])
+    expect(error).toBeInstanceOf(AxiosError)
+    expect(error.request).toBeDefined()
+    expect(error.response).toBeUndefined()
+    expect(isServiceTokenError(error.cause)).toBe(true)
+    expect(api.received).toHaveLength(1)
   })
 })
 

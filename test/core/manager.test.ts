@@ -299,8 +299,8 @@ describe('transient failures', () => {
       await clock.advance(1500)
     }
     const delays = events.flatMap((event) => (event.type === 'token-request-failed' ? [event.retryInMs] : []))
-    // The ceiling stops growing at maxDelay; the jitter still applies below it.
-    expect(delays).toEqual([999, 1498.5, 1498.5, 1498.5])
+    // The ceiling stops growing at maxDelay; the jitter still applies below it, in whole milliseconds.
+    expect(delays).toEqual([999, 1499, 1499, 1499])
   })
 
   it('honours Retry-After', async () => {

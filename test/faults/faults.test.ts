@@ -10,7 +10,7 @@ import { createEmulator } from '../../src/emulator/index.js'
 import type { Emulator, EmulatorServer, Fault, RequestLogEntry } from '../../src/emulator/index.js'
 import { createTokenManager, isServiceTokenError } from '../../src/index.js'
 import type { TokenManager, TokenManagerEvent } from '../../src/index.js'
-import { drivers } from '../helpers/adapter-drivers.js'
+import { drivers, libraryErrorOf } from '../helpers/adapter-drivers.js'
 import type { Call, Outcome } from '../helpers/adapter-drivers.js'
 
 const APPID = 'fault-suite-app'
@@ -171,8 +171,8 @@ describe('token endpoint faults', () => {
       expect(result.ok).toBe(false)
       if (result.ok) return
       expect(result.ms).toBeLessThan(BOUND_MS)
-      expect(isServiceTokenError(result.error)).toBe(true)
-      expect((result.error as { code?: unknown }).code).toBe(code)
+      expect(isServiceTokenError(libraryErrorOf(result.error))).toBe(true)
+      expect((libraryErrorOf(result.error) as { code?: unknown }).code).toBe(code)
       // A final error is not retried; a transient one uses every attempt.
       const tokenRequests = w.emu.stats().requests.serviceToken
       expect(tokenRequests).toBe(final === true ? 1 : RETRY.attempts)
@@ -185,7 +185,7 @@ describe('token endpoint faults', () => {
       const again = await settle(call())
       expect(again.ok).toBe(false)
       expect(again.ms).toBeLessThan(BOUND_MS)
-      if (!again.ok) expect((again.error as { code?: unknown }).code).toBe(code)
+      if (!again.ok) expect((libraryErrorOf(again.error) as { code?: unknown }).code).toBe(code)
       if (final === true) expect(w.emu.stats().requests.serviceToken).toBe(tokenRequests)
       else expect([tokenRequests, tokenRequests + RETRY.attempts]).toContain(w.emu.stats().requests.serviceToken)
 
@@ -239,7 +239,7 @@ describe('checkAddresses faults reach the caller through the host and leave the 
       const result = await settle(call({ signal: AbortSignal.timeout(200) }))
       expect(result.ok).toBe(false)
       expect(result.ms).toBeLessThan(BOUND_MS)
-      if (!result.ok) expect(isServiceTokenError(result.error)).toBe(false)
+      if (!result.ok) expect(isServiceTokenError(libraryErrorOf(result.error))).toBe(false)
       untouched()
       expect(succeeded(await call())).toBe(true)
       untouched()
@@ -251,7 +251,7 @@ describe('checkAddresses faults reach the caller through the host and leave the 
       w.emu.inject('checkAddresses', { type: 'reset' }, { times: 1 })
       const result = await settle(call())
       expect(result.ok).toBe(false)
-      if (!result.ok) expect(isServiceTokenError(result.error)).toBe(false)
+      if (!result.ok) expect(isServiceTokenError(libraryErrorOf(result.error))).toBe(false)
       untouched()
       expect(succeeded(await call())).toBe(true)
       untouched()

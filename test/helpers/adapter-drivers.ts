@@ -38,6 +38,14 @@ interface Driver {
   client(manager: TokenManager, options?: ServiceTokenAdapterOptions): (call: Call) => Promise<Outcome>
 }
 
+/**
+ * The library's error a call failed with, wherever the host put it: axios carries it as the `cause` of
+ * an AxiosError (its error path carries every failure), the others reject with it.
+ */
+function libraryErrorOf(error: unknown): unknown {
+  return axios.isAxiosError(error) && error.cause !== undefined ? error.cause : error
+}
+
 function parse(text: string): unknown {
   try {
     return JSON.parse(text) as unknown
@@ -159,5 +167,5 @@ const drivers: readonly Driver[] = [
   openapiFetchDriver('fetch option'),
 ]
 
-export { drivers }
+export { drivers, libraryErrorOf }
 export type { Call, Driver, Outcome }
