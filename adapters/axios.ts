@@ -11,7 +11,7 @@ import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
 import { renewToken, tokenFor } from '../src/http/exchange.js'
 import { bodyError, formWithToken, headerValue, injectJsonText, injectUrlEncoded } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
-import { appliesTo, createPolicy } from '../src/http/policy.js'
+import { appliesTo, createPolicy, outsiderOrigin, reportOutsider } from '../src/http/policy.js'
 import type { Policy, ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { TokenManager } from '../src/types.js'
 import { describe, isPlainObject } from '../src/util.js'
@@ -342,7 +342,12 @@ function attachServiceToken(
     return function serviceTokenAdapter(config) {
       try {
         const adapter = getAdapter(given ?? instance.defaults.adapter, config)
-        if (!appliesTo(policy, targetOf(config), config.method ?? 'get')) return adapter(config)
+        const target = targetOf(config)
+        const method = config.method ?? 'get'
+        if (!appliesTo(policy, target, method)) {
+          const outsider = outsiderOrigin(policy, target, method)
+          return outsider === undefined ? adapter(config) : watchOutsider(adapter(config), outsider)
+        }
         const now = tokenFor(policy, signalOf(config))
         if (typeof now === 'string') return exchange(adapter, config, now, given, 0)
         // axios' timeout bounds each attempt with the wait for its token.
@@ -401,6 +406,29 @@ function attachServiceToken(
       if (given === undefined) delete config.adapter
       else config.adapter = given
     }
+  }
+
+  /**
+   * An answer to a request that got no token because of its origin: reported (once per origin) when it
+   * refuses one, the sign of an axios `baseURL` and a manager that name the API differently.
+   */
+  function watchOutsider(sent: Promise<AxiosResponse>, origin: string): Promise<AxiosResponse> {
+    const notice = (response: AxiosResponse): void => {
+      Promise.resolve(refuses(response)).then(
+        (refused) => refused && reportOutsider(policy, origin, response.status),
+        () => undefined,
+      )
+    }
+    return sent.then(
+      (response) => {
+        notice(response)
+        return response
+      },
+      (error: unknown) => {
+        if (isAxiosErrorWithResponse(error)) notice(error.response)
+        throw error
+      },
+    )
   }
 
   /** The response as the adapter gives it (before transformResponse): for JSON, usually a text. */

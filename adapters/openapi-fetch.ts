@@ -10,10 +10,10 @@ import { defaultIsAuthError } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
 import { callOf } from '../src/http/call.js'
 import type { Call } from '../src/http/call.js'
-import { createTokenFetch, settle, tokenFor } from '../src/http/exchange.js'
+import { createTokenFetch, noticeOutsider, settle, tokenFor } from '../src/http/exchange.js'
 import { placeToken } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
-import { allows, appliesTo, createPolicy } from '../src/http/policy.js'
+import { allows, appliesTo, createPolicy, outsiderOrigin } from '../src/http/policy.js'
 import type { ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { paths } from '../src/generated/anyweb.js'
 import { createTokenManager } from '../src/manager.js'
@@ -57,9 +57,15 @@ function serviceTokenMiddleware(manager: TokenManager, options?: ServiceTokenAda
   const policy = createPolicy(manager, options)
   /** Keyed by the request this middleware hands on, which openapi-fetch gives back to `onResponse`. */
   const pending = new WeakMap<Request, { call: Call; token: string }>()
+  /** Requests that went without a token because of their origin, whose answers are looked at. */
+  const outsiders = new WeakMap<Request, string>()
   return {
     async onRequest({ request }) {
-      if (!appliesTo(policy, request.url, request.method)) return undefined
+      if (!appliesTo(policy, request.url, request.method)) {
+        const outsider = outsiderOrigin(policy, request.url, request.method)
+        if (outsider !== undefined) outsiders.set(request, outsider)
+        return undefined
+      }
       const call = await callOf(request.url, request, undefined, false)
       const token = await tokenFor(policy, request.signal)
       const sent = await placeToken(policy.placement, call, token)
@@ -68,6 +74,8 @@ function serviceTokenMiddleware(manager: TokenManager, options?: ServiceTokenAda
       return tokened
     },
     async onResponse({ request, response, options: clientOptions }) {
+      const outsider = outsiders.get(request)
+      if (outsider !== undefined) noticeOutsider(policy, outsider, request.url, response).catch(() => undefined)
       const state = pending.get(request)
       if (state === undefined) return undefined
       pending.delete(request)

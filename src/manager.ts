@@ -478,7 +478,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     peek,
     close,
     [Symbol.dispose]: close,
-    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())) },
+    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())), emit },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

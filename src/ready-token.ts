@@ -1,9 +1,10 @@
-import type { TokenManager } from './types.js'
+import type { TokenManager, TokenManagerEvent } from './types.js'
 
 /**
- * Internal: a manager made by `createTokenManager` holds, under this symbol, its own `getToken` and a
- * `ready()` that answers with the token a caller could have right now without waiting, or `undefined`.
- * The adapters use it to skip a promise per request.
+ * Internal: a manager made by `createTokenManager` holds, under this symbol, its own `getToken`, a
+ * `ready()` that answers with the token a caller could have right now without waiting, or `undefined`
+ * (the adapters use it to skip a promise per request), and its `emit`, through which the adapters report
+ * on its `onEvent`.
  */
 const READY_TOKEN: unique symbol = Symbol('anyweb-service-token.readyToken')
 
@@ -11,6 +12,7 @@ interface ReadyToken {
   /** The `getToken` that `ready` stands for. */
   readonly getToken: TokenManager['getToken']
   readonly ready: () => string | undefined
+  readonly emit: (event: TokenManagerEvent) => void
 }
 
 /**
@@ -23,5 +25,10 @@ function readyTokenOf(manager: TokenManager): string | undefined {
   return holder !== undefined && holder.getToken === manager.getToken ? holder.ready() : undefined
 }
 
-export { READY_TOKEN, readyTokenOf }
+/** Reports `event` on the `onEvent` of `manager`, when it is a manager made by `createTokenManager`. */
+function emitThrough(manager: TokenManager, event: TokenManagerEvent): void {
+  ;(manager as { [READY_TOKEN]?: ReadyToken })[READY_TOKEN]?.emit(event)
+}
+
+export { emitThrough, READY_TOKEN, readyTokenOf }
 export type { ReadyToken }

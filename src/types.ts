@@ -140,6 +140,22 @@ type TokenManagerEvent =
   | { type: 'store-error'; operation: StoreOperation; error: unknown }
   /** The store answered again after a `store-error`. */
   | { type: 'store-recovered'; operation: StoreOperation }
+  | {
+      /**
+       * An adapter sent a request without a token because its origin is not one the token may go to, and
+       * the answer refused it as an auth error would (HTTP 401, or `A108P001`): most often the client
+       * and the manager name the API differently (`localhost` and `127.0.0.1`, `http` and `https`, a
+       * port). Reported once per origin. Use the manager's origin in the client, or list this one in the
+       * adapter option `origins`.
+       */
+      type: 'origin-not-allowed'
+      /** The origin the request went to (`scheme://host:port`). */
+      origin: string
+      /** The origins the token may go to. */
+      allowed: string[]
+      /** The HTTP status of the answer. */
+      status: number
+    }
 
 /** Retry policy for transient token-endpoint failures. */
 interface RetryOptions {

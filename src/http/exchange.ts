@@ -5,12 +5,12 @@
  */
 import { readyTokenOf } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
-import { discard, inspectAnswer, rebuilt } from './answer.js'
+import { discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
 import { answerRefuses } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
 import { placeToken } from './place.js'
-import { appliesTo, urlTextOf } from './policy.js'
+import { appliesTo, outsiderOrigin, reportOutsider, urlTextOf } from './policy.js'
 import type { Policy } from './policy.js'
 import { isRedirectStatus, redirectedCall } from './redirects.js'
 
@@ -76,6 +76,20 @@ async function exchange(policy: Policy, fetch: FetchLike, url: string, input: Re
   return settle(policy, fetch, call, token, await fetch(sent.url, sent.init))
 }
 
+/** The longest answer from an origin the token may not go to that is read (from a clone) for a refusal. */
+const OUTSIDER_BYTES = 1024
+
+/**
+ * Reports (once per origin) an answer to a request that got no token because of its origin when it
+ * refuses one: the sign of a client and a manager that name the API differently. Its body is read from
+ * a clone, and only when it is small JSON of a declared length.
+ */
+async function noticeOutsider(policy: Policy, origin: string, url: string, response: Response): Promise<void> {
+  const small = isJsonContentType(response.headers.get('content-type')) && Number(response.headers.get('content-length')) <= OUTSIDER_BYTES
+  const text = small && response.body !== null && !response.bodyUsed ? await response.clone().text() : undefined
+  if (await answerRefuses(policy.isAuthError, response, text, url)) reportOutsider(policy, origin, response.status)
+}
+
 /** Marks a fetch made by {@link createTokenFetch}, with the policy it serves. */
 const TOKEN_FETCH = Symbol('anyweb-service-token.fetch')
 
@@ -89,8 +103,14 @@ function createTokenFetch(policy: Policy, fetch: FetchLike, options: { oneShotBo
   const tokenFetch = async function fetchWithServiceToken(input: Request | URL | string, init?: RequestInit): Promise<Response> {
     const url = urlTextOf(input)
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET')
-    if (url === undefined || !appliesTo(policy, url, method)) return init === undefined ? fetch(input) : fetch(input, init)
-    return exchange(policy, fetch, url, input, init, oneShotBody)
+    if (url !== undefined && appliesTo(policy, url, method)) return exchange(policy, fetch, url, input, init, oneShotBody)
+    const sent = init === undefined ? fetch(input) : fetch(input, init)
+    const outsider = url === undefined ? undefined : outsiderOrigin(policy, url, method)
+    if (outsider === undefined) return sent
+    return sent.then((response) => {
+      noticeOutsider(policy, outsider, url!, response).catch(() => undefined)
+      return response
+    })
   }
   return Object.assign(tokenFetch, { [TOKEN_FETCH]: policy })
 }
@@ -100,4 +120,4 @@ function isTokenFetchOf(fetch: unknown, policy: Policy): boolean {
   return typeof fetch === 'function' && (fetch as { [TOKEN_FETCH]?: Policy })[TOKEN_FETCH] === policy
 }
 
-export { createTokenFetch, isTokenFetchOf, renewToken, settle, tokenFor }
+export { createTokenFetch, isTokenFetchOf, noticeOutsider, renewToken, settle, tokenFor }

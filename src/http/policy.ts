@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { ConfigurationError } from '../errors.js'
+import { emitThrough } from '../ready-token.js'
 import type { TokenManager } from '../types.js'
 import { describe } from '../util.js'
 import { MAX_ANSWER_BYTES } from './answer.js'
@@ -58,6 +59,8 @@ interface Policy {
   readonly answer: AnswerLimits
   /** URL texts already judged by {@link allows}: an API is called at a few URLs, again and again. */
   readonly judged: Map<string, boolean>
+  /** Origins the token may not go to, with how many of their answers were looked at ({@link outsiderOrigin}). */
+  readonly outsiders: Map<string, number>
 }
 
 const DEFAULT_PLACEMENT: TokenPlacement = { in: 'body', field: 'serviceToken' }
@@ -161,6 +164,7 @@ function createPolicy(manager: TokenManager, options: ServiceTokenAdapterOptions
     tokenRoute: manager.tokenUrl === undefined ? undefined : routeOf(new URL(manager.tokenUrl)),
     answer: { bytes: MAX_ANSWER_BYTES, time },
     judged: new Map(),
+    outsiders: new Map(),
   })
 }
 
@@ -229,5 +233,35 @@ function appliesTo(policy: Policy, url: string | URL, method: string): boolean {
   return (policy.placement.in !== 'body' || canHaveBody(method)) && allows(policy, url)
 }
 
-export { allows, appliesTo, canHaveBody, createPolicy, routeOf, urlTextOf }
+/** Answers looked at per origin the token may not go to, and origins watched: a bound on the cost for unrelated traffic. */
+const OUTSIDER_LOOKS = 8
+const MAX_OUTSIDERS = 64
+
+/**
+ * The origin of `url` when a request there went without a token only because of its origin (its method
+ * would carry one) and its answer is still worth a look for a refusal: the first few per origin, until
+ * one is reported ({@link reportOutsider}).
+ */
+function outsiderOrigin(policy: Policy, url: string, method: string): string | undefined {
+  if (policy.placement.in === 'body' && !canHaveBody(method)) return undefined
+  let origin: string
+  try {
+    origin = new URL(url).origin
+  } catch {
+    return undefined
+  }
+  const looks = policy.outsiders.get(origin) ?? 0
+  if (policy.origins.has(origin) || looks >= OUTSIDER_LOOKS || (looks === 0 && policy.outsiders.size >= MAX_OUTSIDERS)) return undefined
+  policy.outsiders.set(origin, looks + 1)
+  return origin
+}
+
+/** Reports, once per origin, that an answer from `origin`, which got no token, refused one. */
+function reportOutsider(policy: Policy, origin: string, status: number): void {
+  if (policy.outsiders.get(origin) === Number.POSITIVE_INFINITY) return
+  policy.outsiders.set(origin, Number.POSITIVE_INFINITY)
+  emitThrough(policy.manager, { type: 'origin-not-allowed', origin, allowed: [...policy.origins], status })
+}
+
+export { allows, appliesTo, canHaveBody, createPolicy, outsiderOrigin, reportOutsider, routeOf, urlTextOf }
 export type { Policy, ServiceTokenAdapterOptions }

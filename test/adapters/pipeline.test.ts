@@ -246,3 +246,35 @@ describe('arguments every entry point checks', () => {
     expect(() => createAnyWebClient({ manager })).not.toThrow()
   })
 })
+
+describe.each(drivers)('$name: a request to an origin the token may not go to', (driver) => {
+  it('that comes back refused is reported once per origin (origin-not-allowed), naming the allowed ones', async () => {
+    const api = await startServer((request, response) =>
+      request.path === '/ok' ? json(response, OK) : request.path === '/401' ? json(response, { message: 'no' }, 401) : json(response, REFUSED),
+    )
+    const events: unknown[] = []
+    const manager = createTokenManager({
+      source: async () => ({ token: 'token-1', expiresIn: 3600 }),
+      baseUrl: api.url,
+      onEvent: (event) => {
+        if (event.type === 'origin-not-allowed') events.push(event)
+      },
+    })
+    cleanups.push(() => api.close(), () => manager.close())
+    const send = driver.client(manager)
+    const elsewhere = api.url.replace('127.0.0.1', 'localhost')
+    await send({ url: `${elsewhere}/ok`, body: '{}', headers: { 'content-type': 'application/json' } })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(events).toEqual([])
+    for (let round = 0; round < 2; round++) await send({ url: `${elsewhere}/service/checkAddresses`, body: '{}', headers: { 'content-type': 'application/json' } })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(events).toEqual([{ type: 'origin-not-allowed', origin: new URL(elsewhere).origin, allowed: [api.url], status: 200 }])
+    // A 401 from another origin, on its own.
+    const other = api.url.replace('http://127.0.0.1', 'http://[::ffff:127.0.0.1]')
+    await send({ url: `${other}/401`, body: '{}', headers: { 'content-type': 'application/json' } }).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(events).toHaveLength(2)
+    expect(events[1]).toMatchObject({ origin: new URL(other).origin, status: 401 })
+    expect(api.received.every((request) => !request.body.includes('token-1'))).toBe(true)
+  })
+})
