@@ -30,8 +30,39 @@ interface Flight {
   promise: Promise<Entry>
 }
 
+/**
+ * What the manager reads of a signal: a caller's `AbortSignal`, or its own lifecycle.
+ */
+type Abortable = Pick<AbortSignal, 'aborted' | 'reason' | 'addEventListener' | 'removeEventListener'>
+
+/**
+ * The manager's life, closed by `close()`. Not an AbortController: workerd (Cloudflare Workers) binds an
+ * AbortSignal to the request that made it and throws when another request touches it, yet one manager
+ * serves every request of an isolate (and none can be made at module scope, outside a request). Plain
+ * listeners have no such tie.
+ */
+function createLifecycle(): { signal: Abortable; abort(reason: unknown): void } {
+  const listeners = new Set<() => void>()
+  const signal = {
+    aborted: false,
+    reason: undefined as unknown,
+    addEventListener: (_type: string, listener: () => void) => void listeners.add(listener),
+    removeEventListener: (_type: string, listener: () => void) => void listeners.delete(listener),
+  }
+  return {
+    signal: signal as unknown as Abortable,
+    abort(reason) {
+      if (signal.aborted) return
+      signal.aborted = true
+      signal.reason = reason
+      for (const listener of [...listeners]) listener()
+      listeners.clear()
+    },
+  }
+}
+
 /** Settles like `promise`, or rejects with `signal.reason` as soon as the caller's signal aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+function untilAborted<T>(promise: Promise<T>, signal: Abortable | undefined): Promise<T> {
   if (signal === undefined) return promise
   if (signal.aborted) return Promise.reject(signal.reason)
   return new Promise<T>((resolve, reject) => {
@@ -117,7 +148,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   let lastInvalidationAt = -Infinity
   /** The run length last reported in a `fresh-token-refused` event, to report each step once. */
   let reportedRefusals = 0
-  const lifecycle = new AbortController()
+  const lifecycle = createLifecycle()
 
   /** From here on callers wait for a new token: expiry less min(expiryMargin, lifetime/4). */
   function blockAtOf(token: StoredToken): number {
@@ -317,6 +348,11 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
     if (store.refresh !== undefined) {
       const coordinate = store.refresh.bind(store)
+      // The store's API takes an AbortSignal: one per flight, made in the flight's own context, ended by close().
+      const closing = new AbortController()
+      const onClose = (): void => closing.abort(lifecycle.signal.reason)
+      lifecycle.signal.addEventListener('abort', onClose)
+      if (lifecycle.signal.aborted) onClose()
       // Cluster-wide single flight: the store lets one manager fetch while the others wait for its token.
       // However often the store calls `fetch`, one token request is made.
       let fetching: Promise<StoredToken> | undefined
@@ -332,12 +368,17 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
         }
         return fetching
       }
-      const shared = await useStore(
-        'refresh',
-        async () => checkStored(await coordinate(storeKey, { fetch, isFresh, signal: lifecycle.signal })),
-        (error) => failed.includes(error),
-        refreshLimit,
-      )
+      let shared: StoredToken | undefined
+      try {
+        shared = await useStore(
+          'refresh',
+          async () => checkStored(await coordinate(storeKey, { fetch, isFresh, signal: closing.signal })),
+          (error) => failed.includes(error),
+          refreshLimit,
+        )
+      } finally {
+        lifecycle.signal.removeEventListener('abort', onClose)
+      }
       if (shared !== undefined) {
         if (fetching === undefined) emit({ type: 'token-from-store', reason, expiresAt: shared.expiresAt })
         return adopt(shared)

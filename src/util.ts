@@ -44,7 +44,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /**
  * Resolves after `ms` unless `signal` aborts first; never rejects, so whoever waits checks why it woke up.
  */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+function pause(ms: number, signal: Pick<AbortSignal, 'aborted' | 'addEventListener' | 'removeEventListener'>): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve()
     const onAbort = (): void => {

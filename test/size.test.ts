@@ -12,13 +12,13 @@ import { root } from './helpers/processes.js'
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 12_350,
+    budget: 12_450,
   },
-  core: { code: "export * from './src/index.ts'", budget: 7_150 },
+  core: { code: "export * from './src/index.ts'", budget: 7_250 },
   fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_250 },
   axios: { code: "export * from './adapters/axios.ts'", budget: 5_600 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 6_250 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 12_800 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 12_900 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_000 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 1_650 },
 }
