@@ -67,7 +67,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const config = {
       redisPort: redis.port,
       baseUrl: server.url,
-      lockTtl: options.lockTtl ?? 15_000,
+      lockTtl: options.lockTtl,
       commandTimeout: options.commandTimeout ?? 300,
     }
     const child = spawn(systemNode, [bundle, JSON.stringify(config)], {
@@ -175,12 +175,12 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true })
   })
 
-  it('8 processes × 200 concurrent requests: one token request cold, one more after every token is revoked', async () => {
+  it('8 processes × 50 concurrent requests: one token request cold, one more after every token is revoked', async () => {
     const group = await startWorkers(8)
 
-    const cold = await burst(group, 200)
+    const cold = await burst(group, 50)
     expect(errorsOf(cold)).toEqual([])
-    expect(total(cold, 'ok')).toBe(1_600)
+    expect(total(cold, 'ok')).toBe(400)
     // Redis answered every process throughout: no one went on alone.
     expect(storeErrorsOf(cold)).toEqual(Array(8).fill([]))
     expect(emu.stats().tokensIssued).toBe(1)
@@ -189,24 +189,23 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
 
     emu.revokeAll()
     const before = emu.stats()
-    const revoked = await burst(group, 200)
+    const revoked = await burst(group, 50)
     const after = emu.stats()
     expect(errorsOf(revoked)).toEqual([])
-    expect(total(revoked, 'ok')).toBe(1_600)
+    expect(total(revoked, 'ok')).toBe(400)
     expect(storeErrorsOf(revoked)).toEqual(Array(8).fill([]))
     expect(after.tokensIssued - before.tokensIssued).toBe(1)
     // Every request really was refused once (A108P001) and replayed once with the shared new token.
-    expect(after.authFailures - before.authFailures).toBe(1_600)
-    expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(3_200)
+    expect(after.authFailures - before.authFailures).toBe(400)
+    expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(800)
   }, 40_000)
 
-  it('the lock holder is killed mid-refresh: another process takes over within the lock TTL', async () => {
-    const lockTtl = 1_500
+  it('the lock holder is SIGKILLed mid-refresh with the default lease: the others have a token within 3 s', async () => {
     // Two survivors, 50 requests each: their new connections fit in the emulator's listen backlog (511)
     // and little CPU goes to HTTP, so the time measured is the takeover.
-    const [holder, ...others] = await startWorkers(3, { lockTtl })
+    const [holder, ...others] = await startWorkers(3)
     const lockKey = `anyweb-service-token:anyweb:${server.url}:demo-app:lock`
-    // The first token request hangs for far longer than the lock lives; the process asking is killed.
+    // The first token request hangs for far longer than the lease; the process asking is killed.
     emu.inject('serviceToken', { type: 'latency', ms: 5_000 }, { times: 1 })
     holder!.send({ cmd: 'burst', n: 50 }).catch(() => {}) // never answers: the process dies
     await waitFor(
@@ -217,7 +216,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const lockId = await probe.get(lockKey)
     holder!.child.kill('SIGKILL')
     await holder!.exited
-    // The dead process's lock is still there: the others must wait for it to expire.
+    // The dead process's lock is still there: the others must wait for its lease to end.
     expect(await probe.get(lockKey)).toBe(lockId)
     const remaining = await probe.pttl(lockKey)
     expect(remaining).toBeGreaterThan(0)
@@ -227,16 +226,15 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const elapsed = Date.now() - started
     expect(errorsOf(answers)).toEqual([])
     expect(total(answers, 'ok')).toBe(100)
-    // They waited for the dead holder's lock to expire, then one of them fetched: within lockTtl + margin.
     const tokenMs = Math.max(...answers.map((answer) => answer.tokenMs ?? Number.POSITIVE_INFINITY))
     expect(tokenMs).toBeGreaterThanOrEqual(remaining - 50)
-    expect(tokenMs).toBeLessThan(lockTtl + 500)
-    expect(elapsed).toBeLessThan(lockTtl + 1_000)
+    // The issue's bound: no caller waits more than 3 s (it was the 15 s lockTtl).
+    expect(elapsed).toBeLessThan(3_000)
     // The killed request never got its answer; one survivor fetched for both, through Redis.
     expect(emu.stats().tokensIssued).toBe(1)
     expect(eventCounts(answers, 'token-request').reduce((a, b) => a + b)).toBe(1)
     expect(storeErrorsOf(answers)).toEqual([[], []])
-    console.info(`lock takeover: lock had ${remaining} ms left; token after ${tokenMs} ms, burst done after ${elapsed} ms (lockTtl ${lockTtl} ms)`)
+    console.info(`holder SIGKILL: lock had ${remaining} ms left; token after ${tokenMs} ms, longest caller ${elapsed} ms`)
   }, 25_000)
 
   it('Redis stopped mid-run: no request fails, one store-error per process; sharing resumes when it is back', async () => {
@@ -249,10 +247,10 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     redisUp = false
     emu.revokeAll()
     const beforeOutage = emu.stats().tokensIssued
-    const outage = await burst(group, 200)
+    const outage = await burst(group, 50)
     const duringOutage = emu.stats().tokensIssued - beforeOutage
     expect(errorsOf(outage)).toEqual([])
-    expect(total(outage, 'ok')).toBe(1_600)
+    expect(total(outage, 'ok')).toBe(400)
     // Each process falls back to its own single flight: at most one token request each.
     expect(duringOutage).toBeGreaterThanOrEqual(1)
     expect(duringOutage).toBeLessThanOrEqual(8)
@@ -267,9 +265,9 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     )
     emu.revokeAll()
     const beforeBack = emu.stats().tokensIssued
-    const back = await burst(group, 200)
+    const back = await burst(group, 50)
     expect(errorsOf(back)).toEqual([])
-    expect(total(back, 'ok')).toBe(1_600)
+    expect(total(back, 'ok')).toBe(400)
     // Every process used Redis again (one store-recovered each) and no new store-error came up.
     expect(eventCounts(back, 'store-recovered')).toEqual(Array(8).fill(1))
     expect(storeErrorsOf(back)).toEqual(storeErrorsOf(outage))

@@ -23,7 +23,7 @@ import { redisStore } from '../../src/redis-store.js'
 interface WorkerConfig {
   redisPort: number
   baseUrl: string
-  lockTtl: number
+  lockTtl?: number
   commandTimeout: number
 }
 
@@ -47,7 +47,7 @@ const manager = createTokenManager({
   appid: 'demo-app',
   secret: 'demo-secret',
   baseUrl: config.baseUrl,
-  store: redisStore(redis, { lockTtl: config.lockTtl, commandTimeout: config.commandTimeout }),
+  store: redisStore(redis, { ...(config.lockTtl === undefined ? {} : { lockTtl: config.lockTtl }), commandTimeout: config.commandTimeout }),
   onEvent: (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1
     if (event.type === 'store-error') storeErrors.push(`${event.operation}: ${describe(event.error)}`)
