@@ -25,6 +25,8 @@ interface Connection {
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => void>
   /** Calls `listener` when the user's client is closed for good. */
   onEnd(listener: () => void): void
+  /** Calls `listener` each time the client is (re)connected and ready. */
+  onReady(listener: () => void): void
 }
 
 // Structural views of the clients, to call what each one has without importing either library.
@@ -81,6 +83,7 @@ function ioredis(client: IoRedisLike): Connection {
       return () => subscriber.disconnect?.()
     },
     onEnd: (listener) => void client.once?.('end', listener),
+    onReady: (listener) => void client.on?.('ready', listener),
   }
 }
 
@@ -117,6 +120,7 @@ function nodeRedis(client: NodeRedisLike): Connection {
       return () => subscriber.destroy?.()
     },
     onEnd: (listener) => void client.once?.('end', listener),
+    onReady: (listener) => void client.on?.('ready', listener),
   }
 }
 

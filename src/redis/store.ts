@@ -79,6 +79,9 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
   connection.onEnd(() => wake.close())
   /** Lock ids (→ lock key) that may have been set without us knowing: a timed-out SET a client re-sends on reconnect. */
   const unsure = new Map<string, string>()
+  // Released once Redis is back, after what the client re-sends on reconnecting (sent within the same
+  // turn as its 'ready' event), so that the release comes after the late SET.
+  connection.onReady(() => setTimeout(() => unsure.size > 0 && releaseUnsure(), 0))
   /** Until when a command waits for the client to connect; set at the first command. */
   let connectBy: number | undefined
 

@@ -77,8 +77,13 @@ async function daemon(dir: string, extra: string[] = [], options: { sentinel?: b
     await waitFor(() => !alive(pid), 10_000, `redis on port ${port} to stop`)
     rmSync(pidFile, { force: true })
   }
+  /** Stops the server without closing its connections: commands sent meanwhile stay unanswered. */
+  const freeze = () => {
+    const pid = readPid()
+    if (pid !== undefined) process.kill(pid, 'SIGSTOP')
+  }
   await start()
-  return { port, start, stop }
+  return { port, start, stop, freeze }
 }
 
 /** A real redis-server on a free 127.0.0.1 port, stopped by its pid; `stop()`/`start()` repeatable. */
