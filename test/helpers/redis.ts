@@ -153,8 +153,20 @@ async function startSentinel() {
       sentinel,
       /** The port of the master Sentinel names now. */
       masterPort: () => Number(cli(sentinel.port, 'sentinel', 'get-master-addr-by-name', 'mymaster').trim().split('\n')[1]),
-      /** Makes Sentinel promote the replica now (no need to wait for a crash to be noticed). */
-      failover: () => cli(sentinel.port, 'sentinel', 'failover', 'mymaster'),
+      /**
+       * Makes Sentinel promote the replica now (no need to wait for a crash to be noticed); resolves
+       * when the other server is master and the demoted one replicates from it again.
+       */
+      async failover() {
+        const before = this.masterPort()
+        const other = before === master.port ? replica.port : master.port
+        // Sentinel refuses (NOGOODSLAVE) until it has seen the replica healthy for a moment.
+        await waitFor(() => !cli(sentinel.port, 'sentinel', 'failover', 'mymaster').includes('ERR'), 15_000, 'Sentinel to accept a failover')
+        await waitFor(() => this.masterPort() === other, 15_000, 'the replica to be promoted')
+        // Sentinel demotes the old master only when it next checks it (seconds): done here at once.
+        cli(before, 'replicaof', '127.0.0.1', String(other))
+        await waitFor(() => cli(before, 'info', 'replication').includes('master_link_status:up'), 15_000, 'the old master to replicate')
+      },
       async dispose() {
         await Promise.all(started.map((server) => server.stop()))
         rmSync(dir, { recursive: true, force: true })

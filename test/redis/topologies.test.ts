@@ -141,4 +141,48 @@ describe.skipIf(!enabled)('redisStore with every client and topology (real serve
     expect(errors).toHaveLength(1)
     expect(errors[0]!.type === 'store-error' && isServiceTokenError(errors[0]!.error, ErrorCode.StoreConfig)).toBe(true)
   })
+
+  // The lock taken before the failover is replicated to the replica Sentinel promotes, and its holder
+  // is gone (its connection died with the old master): the lease bounds the wait, not the old 15 s.
+  for (const name of ['ioredis Sentinel', 'node-redis createSentinel']) {
+    it(`${name}: a failover with the lock held by a lost holder holds the next caller less than 3 s`, async () => {
+      const prefix = `failover-${++groups}:`
+      const holder = await clients[name]!()
+      const stuck = countingSource()
+      const lost = createTokenManager({ source: stuck.source, store: redisStore(holder.client, { prefix }) })
+      void lost.getToken().catch(quiet)
+      const master = new Redis(sentinel.masterPort(), '127.0.0.1')
+      master.on('error', quiet)
+      try {
+        await waitFor(async () => (await master.exists(`${prefix}default:lock`)) === 1 && stuck.count === 1, 5_000, 'the holder to take the lock')
+        // On the replica too before the master goes.
+        expect(await master.call('WAIT', '1', '1000')).toBe(1)
+        holder.close()
+        lost.close()
+      } finally {
+        master.disconnect()
+      }
+      const failoverStarted = Date.now()
+      await sentinel.failover()
+      const failoverMs = Date.now() - failoverStarted
+      const promoted = new Redis(sentinel.masterPort(), '127.0.0.1')
+      promoted.on('error', quiet)
+      const left = await promoted.pttl(`${prefix}default:lock`)
+      promoted.disconnect()
+
+      const next = await clients[name]!()
+      opened.push(next)
+      const counter = countingSource({ auto: true })
+      const events: TokenManagerEvent[] = []
+      const manager = createTokenManager({ source: counter.source, store: redisStore(next.client, { prefix }), onEvent: (event) => events.push(event) })
+      managers.push(manager)
+      const started = Date.now()
+      expect(await manager.getToken()).toBe('token-1')
+      const waited = Date.now() - started
+      expect(waited).toBeLessThan(3_000)
+      expect(counter.count).toBe(1)
+      expect(events.filter((event) => event.type === 'store-error')).toEqual([])
+      console.info(`${name} failover: ${failoverMs} ms; the promoted master had the lock with ${left} ms left; next caller waited ${waited} ms`)
+    }, 40_000)
+  }
 })
