@@ -75,7 +75,7 @@ const ignore = (): void => {}
 function redisStore(client: RedisClientLike, options?: RedisStoreOptions): RedisTokenStore {
   const connection = connect(client)
   const { prefix, lockTtl, pollInterval, commandTimeout, connectTimeout } = resolveRedisOptions(options)
-  const wake = wakeUps(connection, `${prefix}wake`, commandTimeout)
+  const wake = wakeUps(connection, `${prefix}wake`, commandTimeout, parse)
   connection.onEnd(() => wake.close())
   /** Lock ids (→ lock key) that may have been set without us knowing: a timed-out SET a client re-sends on reconnect. */
   const unsure = new Map<string, string>()
@@ -156,8 +156,10 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
   async function write(key: string, value: StoredToken): Promise<void> {
     const ttl = Math.ceil(value.expiresAt - Date.now())
     if (ttl <= 0) return
-    await command(['SET', prefix + key, JSON.stringify(value), 'PX', String(ttl)], prefix + key)
-    void command(['PUBLISH', `${prefix}wake`, key], undefined).catch(ignore)
+    const raw = JSON.stringify(value)
+    await command(['SET', prefix + key, raw, 'PX', String(ttl)], prefix + key)
+    // The token travels with the wake-up: whoever can subscribe can read the key anyway.
+    void command(['PUBLISH', `${prefix}wake`, JSON.stringify([key, raw])], undefined).catch(ignore)
   }
 
   async function refresh(key: string, { fetch, isFresh, signal }: RefreshCoordination): Promise<StoredToken> {
@@ -191,7 +193,8 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
           const left = Number(await command(['PTTL', lockKey], lockKey, true))
           if (left === -2) break
           // Wake at the message, at the poll, or just after the lock's lease ends.
-          await armed.wait(left > 0 ? Math.min(pollInterval, left + 1) : pollInterval, signal)
+          const sent = await armed.wait(left > 0 ? Math.min(pollInterval, left + 1) : pollInterval, signal)
+          if (sent !== undefined && isFresh(sent)) return sent
         } finally {
           armed.cancel()
         }

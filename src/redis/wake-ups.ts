@@ -1,9 +1,13 @@
+import type { StoredToken } from '../types.js'
 import type { Connection } from './client.js'
 
 /** A waiter armed before it looks for the token, so that a message arriving meanwhile is not missed. */
 interface Armed {
-  /** Resolves at the message for its key, after `ms`, or when `signal` aborts, whichever comes first. */
-  wait(ms: number, signal: AbortSignal): Promise<void>
+  /**
+   * Resolves at the message for its key (with the token it carries), after `ms`, or when `signal`
+   * aborts (without), whichever comes first.
+   */
+  wait(ms: number, signal: AbortSignal): Promise<StoredToken | undefined>
   /** Forgets the waiter without waiting. */
   cancel(): void
 }
@@ -13,16 +17,25 @@ interface Armed {
  * every process waiting for that key looks at once instead of at its next poll. Without a subscription
  * (it failed, or is reconnecting) waiters still wake at their poll interval.
  */
-function wakeUps(connection: Connection, channel: string, timeout: number) {
-  const waiting = new Map<string, Set<() => void>>()
+function wakeUps(connection: Connection, channel: string, timeout: number, parse: (raw: unknown) => StoredToken | undefined) {
+  const waiting = new Map<string, Set<(token: StoredToken | undefined) => void>>()
   let subscription: Promise<(() => void) | undefined> | undefined
   let closed = false
 
-  function deliver(key: string): void {
-    const wakers = waiting.get(key)
+  /** A message is `[key, stored value]`: the waiters need no GET (a round trip) to have the token. */
+  function deliver(message: string): void {
+    let key: unknown
+    let value: unknown
+    try {
+      ;[key, value] = JSON.parse(message) as unknown[]
+    } catch {
+      return
+    }
+    const wakers = typeof key === 'string' ? waiting.get(key) : undefined
     if (wakers === undefined) return
-    waiting.delete(key)
-    for (const wake of wakers) wake()
+    waiting.delete(key as string)
+    const token = parse(value)
+    for (const wake of wakers) wake(token)
   }
 
   return {
@@ -45,8 +58,8 @@ function wakeUps(connection: Connection, channel: string, timeout: number) {
       clearTimeout(timer)
     },
     arm(key: string): Armed {
-      let wake!: () => void
-      const woken = new Promise<void>((resolve) => (wake = resolve))
+      let wake!: (token: StoredToken | undefined) => void
+      const woken = new Promise<StoredToken | undefined>((resolve) => (wake = resolve))
       const wakers = waiting.get(key) ?? new Set()
       waiting.set(key, wakers.add(wake))
       const cancel = (): void => {
@@ -57,12 +70,13 @@ function wakeUps(connection: Connection, channel: string, timeout: number) {
         cancel,
         async wait(ms, signal) {
           let timer: ReturnType<typeof setTimeout> | undefined
-          const onAbort = (): void => wake()
+          const onAbort = (): void => wake(undefined)
           signal.addEventListener('abort', onAbort, { once: true })
-          await Promise.race([woken, new Promise((resolve) => (timer = setTimeout(resolve, ms)))])
+          const token = await Promise.race([woken, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))])
           clearTimeout(timer)
           signal.removeEventListener('abort', onAbort)
           cancel()
+          return token
         },
       }
     },

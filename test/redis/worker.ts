@@ -2,9 +2,12 @@
  * One worker process of test/redis/cluster.test.ts: its own token manager, its own Redis connection,
  * the real fetch adapter. Driven by JSON lines on stdin, one JSON line answered on stdout per command:
  *
- * - `{"id":1,"cmd":"burst","n":200}` → `{"id":1,"ok":200,"failed":0,"errors":[…],"events":{…},"storeErrors":[…],"tokenMs":…}`:
+ * - `{"id":1,"cmd":"burst","n":200}` → `{"id":1,"ok":200,"failed":0,"errors":[…],"events":{…},"storeErrors":[…],"tokenMs":…,"tokenAt":…,"fetchedIt":…}`:
  *   n concurrent POST /service/checkAddresses through `withServiceToken(fetch, manager)`; `events` counts the
- *   manager's events by type since the start, `tokenMs` is how long the burst waited for a new token.
+ *   manager's events by type since the start, `tokenMs` is how long the burst waited for a new token,
+ *   `tokenAt` when this process got its latest token and `fetchedIt` whether it fetched that one.
+ * - `{"id":5,"cmd":"refresh"}` → `{"id":5,"tokenAt":…,"fetchedIt":…}`: `manager.refresh()`, forced; processes
+ *   refreshing at once share one token request.
  * - `{"id":2,"cmd":"ping"}` → `{"id":2,"pong":"PONG"}` or `{"id":2,"error":"…"}`: this process's Redis client.
  * - `{"id":3,"cmd":"events"}` → `{"id":3,"events":{"token-request":1,…}}`: manager events so far, by type.
  * - `{"id":4,"cmd":"exit"}`: closes everything and exits 0.
@@ -41,8 +44,11 @@ redis.on('error', () => {})
 const events: Record<string, number> = {}
 /** What each `store-error` event said, to tell a real outage from anything else when a test fails. */
 const storeErrors: string[] = []
-/** When this process last got a new token, fetched or taken from Redis (epoch ms). */
+/** When this process last got a new token, fetched or taken from Redis (epoch ms, sub-millisecond: processes are compared). */
 let tokenAt = 0
+/** Whether that token was fetched by this process (else taken from Redis). */
+let fetchedIt = false
+const clock = () => performance.timeOrigin + performance.now()
 const manager = createTokenManager({
   appid: 'demo-app',
   secret: 'demo-secret',
@@ -51,7 +57,10 @@ const manager = createTokenManager({
   onEvent: (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1
     if (event.type === 'store-error') storeErrors.push(`${event.operation}: ${describe(event.error)}`)
-    if (event.type === 'token-refreshed' || event.type === 'token-from-store') tokenAt = Date.now()
+    if (event.type === 'token-refreshed' || event.type === 'token-from-store') {
+      tokenAt = clock()
+      fetchedIt = event.type === 'token-refreshed'
+    }
   },
 })
 const anyweb = withServiceToken(fetch, manager)
@@ -81,7 +90,7 @@ async function one(index: number): Promise<string | undefined> {
 }
 
 async function burst(n: number): Promise<Record<string, unknown>> {
-  const started = Date.now()
+  const started = clock()
   const results = await Promise.all(Array.from({ length: n }, (_, index) => one(index)))
   const errors = results.filter((result): result is string => result !== undefined)
   return {
@@ -92,6 +101,8 @@ async function burst(n: number): Promise<Record<string, unknown>> {
     storeErrors,
     // How long this burst waited for its new token, if it got one.
     tokenMs: tokenAt >= started ? tokenAt - started : null,
+    tokenAt,
+    fetchedIt,
   }
 }
 
@@ -107,6 +118,14 @@ async function handle(line: string): Promise<void> {
   switch (cmd) {
     case 'burst':
       answer({ id, ...(await burst(typeof command.n === 'number' ? command.n : 1)) })
+      return
+    case 'refresh':
+      try {
+        await manager.refresh()
+        answer({ id, tokenAt, fetchedIt })
+      } catch (error) {
+        answer({ id, error: describe(error) })
+      }
       return
     case 'ping':
       try {
