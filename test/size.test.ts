@@ -20,7 +20,7 @@ const ENTRIES: Record<string, { code: string; budget: number }> = {
   ky: { code: "export * from './adapters/ky.ts'", budget: 5_950 },
   'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 12_450 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 7_550 },
-  redis: { code: "export * from './src/redis-store.ts'", budget: 1_650 },
+  redis: { code: "export * from './src/redis-store.ts'", budget: 3_900 },
 }
 
 async function gzippedSize(code: string): Promise<number> {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigurationError, createTokenManager } from '../../src/index.js'
+import { ConfigurationError, createTokenManager, ErrorCode, isServiceTokenError } from '../../src/index.js'
 import type { TokenManager, TokenManagerEvent } from '../../src/index.js'
 import { redisStore } from '../../src/redis-store.js'
 import type { RedisClientLike } from '../../src/redis-store.js'
@@ -220,6 +220,13 @@ describe.skipIf(!enabled)('redisStore against a real redis-server', () => {
       }
     }, 30_000)
   }
+
+  it('a node-redis client nobody connected: reported after connectTimeout as ERR_STORE_CONFIG saying to connect it', async () => {
+    const never = createClient({ url: redis.url })
+    const error: unknown = await Promise.resolve(redisStore(never as unknown as RedisClientLike, { connectTimeout: 50 }).get('k')).catch((caught: unknown) => caught)
+    expect(isServiceTokenError(error, ErrorCode.StoreConfig)).toBe(true)
+    expect((error as Error).message).toMatch(/await client\.connect\(\)/)
+  })
 
   it('rejects a value that is not a Redis client, and bad options', () => {
     expect(() => redisStore({} as never)).toThrow(ConfigurationError)
