@@ -47,9 +47,12 @@ interface Worker {
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>
   readonly child: ChildProcessWithoutNullStreams
+  /** With `burstAtStart`: the result of the burst sent as the process started. */
+  readonly atStart: Answer
 }
 
 interface WorkerOptions {
+  burstAtStart?: number
   lockTtl?: number
   commandTimeout?: number
 }
@@ -70,6 +73,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
       redisPort: redis.port,
       baseUrl: server.url,
       lockTtl: options.lockTtl,
+      burstAtStart: options.burstAtStart,
       commandTimeout: options.commandTimeout ?? 300,
     }
     const child = spawn(systemNode, [bundle, JSON.stringify(config)], {
@@ -83,6 +87,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const pending = new Map<number, { resolve(answer: Answer): void; reject(error: Error): void }>()
     let nextId = 1
     let onReady: ((pid: number) => void) | undefined
+    let startAnswer: Answer = {}
     createInterface({ input: child.stdout }).on('line', (line) => {
       let message: Answer & { ready?: boolean; pid?: number }
       try {
@@ -91,7 +96,10 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
         stderr += `(stdout) ${line}\n`
         return
       }
-      if (message.ready === true) return onReady?.(message.pid ?? -1)
+      if (message.ready === true) {
+        startAnswer = message
+        return onReady?.(message.pid ?? -1)
+      }
       const waiter = pending.get(message.id ?? -1)
       pending.delete(message.id ?? -1)
       waiter?.resolve(message)
@@ -103,6 +111,9 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const worker: Worker = {
       pid: child.pid ?? -1,
       child,
+      get atStart() {
+        return startAnswer
+      },
       exited,
       send(command) {
         const id = nextId++
@@ -201,6 +212,16 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     expect(after.authFailures - before.authFailures).toBe(400)
     expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(800)
   }, 40_000)
+
+  it('8 processes started together with the README set-up, asking before Redis is connected: one token request', async () => {
+    const group = await startWorkers(8, { burstAtStart: 20 })
+    const answers = group.map((worker) => worker.atStart)
+    expect(errorsOf(answers)).toEqual([])
+    expect(total(answers, 'ok')).toBe(160)
+    // No process gave up on Redis while its client was connecting ("Stream isn't writeable").
+    expect(storeErrorsOf(answers)).toEqual(Array(8).fill([]))
+    expect(emu.stats().tokensIssued).toBe(1)
+  }, 30_000)
 
   it('8 processes: waiters are woken by pub/sub (p50 ≤ 10 ms), Redis commands per refresh O(processes)', async () => {
     const group = await startWorkers(8)

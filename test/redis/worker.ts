@@ -13,7 +13,8 @@
  * - `{"id":4,"cmd":"exit"}`: closes everything and exits 0.
  *
  * Configuration comes as one JSON argument: { redisPort, baseUrl, lockTtl, commandTimeout }.
- * On start it prints `{"ready":true,"pid":…}` once its Redis client is connected. It exits when its stdin
+ * On start it prints `{"ready":true,"pid":…}` once its Redis client is connected; with `burstAtStart: n`
+ * it sends n requests at once instead and prints `ready` with the burst's result when they are done. It exits when its stdin
  * closes, so it never outlives the test. The test bundles it with esbuild and runs it on the system Node;
  * by hand: `npx tsx test/redis/worker.ts '{"redisPort":6379,"baseUrl":"http://127.0.0.1:8787","lockTtl":15000,"commandTimeout":300}'`.
  */
@@ -28,6 +29,8 @@ interface WorkerConfig {
   baseUrl: string
   lockTtl?: number
   commandTimeout: number
+  /** Requests sent the moment the process starts, before its Redis client is connected (a fleet starting). */
+  burstAtStart?: number
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig
@@ -53,6 +56,9 @@ const manager = createTokenManager({
   appid: 'demo-app',
   secret: 'demo-secret',
   baseUrl: config.baseUrl,
+  // The tests revoke every token moments after it was fetched, on purpose: without this the manager
+  // would keep a token younger than a second (the refusal limit) and replay with it.
+  refusalBackoff: { baseDelay: 0 },
   store: redisStore(redis, { ...(config.lockTtl === undefined ? {} : { lockTtl: config.lockTtl }), commandTimeout: config.commandTimeout }),
   onEvent: (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1
@@ -155,4 +161,5 @@ lines.on('line', (line) => {
 // The parent went away (or closed our stdin): never outlive it.
 lines.on('close', () => process.exit(0))
 
-redis.once('ready', () => answer({ ready: true, pid: process.pid }))
+if (config.burstAtStart === undefined) redis.once('ready', () => answer({ ready: true, pid: process.pid }))
+else void burst(config.burstAtStart).then((result) => answer({ ready: true, pid: process.pid, ...result }))
