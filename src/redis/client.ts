@@ -58,6 +58,17 @@ interface NodeRedisLike {
 const method = (value: object, name: string): boolean => typeof (value as Record<string, unknown>)[name] === 'function'
 const ignore = (): void => {}
 
+/** Runs `subscribe` on a connection opened for it; resolves to what closes it, closed already if it failed. */
+async function opened(subscribe: () => Promise<void>, close: () => void): Promise<() => void> {
+  try {
+    await subscribe()
+  } catch (error) {
+    close()
+    throw error
+  }
+  return close
+}
+
 function ioredis(client: IoRedisLike): Connection {
   return {
     kind: 'ioredis',
@@ -72,15 +83,11 @@ function ioredis(client: IoRedisLike): Connection {
       subscriber.on?.('message', ((from: string, message: string) => {
         if (from === channel) onMessage(message)
       }) as Listener)
-      try {
+      return opened(async () => {
         // With `enableOfflineQueue: false` a command before the connection is ready fails at once.
         if (subscriber.status !== 'ready') await new Promise((resolve) => subscriber.once?.('ready', resolve))
         await subscriber.subscribe?.(channel)
-      } catch (error) {
-        subscriber.disconnect?.()
-        throw error
-      }
-      return () => subscriber.disconnect?.()
+      }, () => subscriber.disconnect?.())
     },
     onEnd: (listener) => void client.once?.('end', listener),
     onReady: (listener) => void client.on?.('ready', listener),
@@ -110,14 +117,10 @@ function nodeRedis(client: NodeRedisLike): Connection {
       const subscriber = client.duplicate()
       // Without an 'error' listener node-redis throws its connection errors at the process.
       subscriber.on?.('error', ignore)
-      try {
+      return opened(async () => {
         await subscriber.connect?.()
         await subscriber.subscribe?.(channel, listener)
-      } catch (error) {
-        subscriber.destroy?.()
-        throw error
-      }
-      return () => subscriber.destroy?.()
+      }, () => subscriber.destroy?.())
     },
     onEnd: (listener) => void client.once?.('end', listener),
     onReady: (listener) => void client.on?.('ready', listener),
