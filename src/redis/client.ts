@@ -6,6 +6,15 @@ type Listener = (...args: never[]) => void
  * The part of a Redis client the store uses. Accepted: ioredis `Redis` and `Cluster` (they have
  * `call`), node-redis 4+ `createClient()` (`sendCommand(args)`), `createCluster()`
  * (`sendCommand(firstKey, isReadonly, args)`) and `createSentinel()` (`sendCommand(isReadonly, args)`).
+ *
+ * @example
+ * ```ts
+ * import { createCluster } from 'redis'
+ * const cluster = createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:6379' }], defaults: { disableOfflineQueue: true } })
+ * cluster.on('error', (error) => log.warn('redis', error))
+ * await cluster.connect()
+ * const store = redisStore(cluster)
+ * ```
  */
 type RedisClientLike =
   | { call(command: string, ...args: string[]): Promise<unknown> }

@@ -2,7 +2,16 @@ import { ConfigurationError } from '../errors.js'
 import { duration, rejectUnknown } from '../options.js'
 import { isPlainObject } from '../util.js'
 
-/** Options of `redisStore`. */
+/**
+ * Options of `redisStore`. Each one is checked once when the store is created; an unknown name is
+ * refused with the nearest known one.
+ *
+ * @example
+ * ```ts
+ * // Processes whose event loop may stall for seconds: a longer lease, so a live holder keeps it.
+ * redisStore(redis, { prefix: 'billing:', lockTtl: 10_000 })
+ * ```
+ */
 interface RedisStoreOptions {
   /**
    * Prefix of every key the store writes, and of its wake-up channel. The manager's store key (which

@@ -1,6 +1,5 @@
 import { ErrorCode } from '../errors.js'
 import type { RefreshCoordination, StoredToken, TokenStore } from '../types.js'
-import { pause } from '../util.js'
 import { connect } from './client.js'
 import type { RedisClientLike } from './client.js'
 import { redisError, RedisStoreError } from './errors.js'
@@ -21,7 +20,15 @@ return 0`
 /** Lock ids whose fate is unknown are remembered up to this many (oldest forgotten first); their lease ends them anyway. */
 const MAX_UNSURE = 16
 
-/** A {@link TokenStore} in Redis, with its cross-process single flight. */
+/**
+ * A {@link TokenStore} in Redis, with its cross-process single flight.
+ *
+ * @example
+ * ```ts
+ * const store = redisStore(redis)
+ * process.once('SIGTERM', () => (manager.close(), store.close(), void redis.quit()))
+ * ```
+ */
 interface RedisTokenStore extends TokenStore {
   refresh(key: string, coordination: RefreshCoordination): Promise<StoredToken>
   /**
@@ -88,7 +95,7 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
   async function connected(): Promise<void> {
     if (connection.ready() !== false) return
     connectBy ??= Date.now() + connectTimeout
-    while (connection.ready() === false && Date.now() < connectBy) await pause(5, new AbortController().signal)
+    while (connection.ready() === false && Date.now() < connectBy) await new Promise((resolve) => setTimeout(resolve, 5))
   }
 
   async function command(args: string[], key: string | undefined, readonly = false): Promise<unknown> {
