@@ -4,13 +4,17 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-/** Whether a redis-server binary is on this machine (.ci/run installs it; CI must never skip). */
+/**
+ * Whether redis-server and redis-cli (which creates the local cluster) are on this machine; both come
+ * with the apt package redis-server, which .ci/run installs. Under CI a missing one is an error, never a skip.
+ */
 function hasRedisServer(): boolean {
   try {
     execFileSync('redis-server', ['--version'], { stdio: 'pipe' })
+    execFileSync('redis-cli', ['--version'], { stdio: 'pipe' })
     return true
   } catch {
-    if (process.env.CI) throw new Error('redis-server is missing: .ci/run must install it (apt-get install -y redis-server).')
+    if (process.env.CI) throw new Error('redis-server or redis-cli is missing: .ci/run must install them (apt-get install -y redis-server).')
     return false
   }
 }
