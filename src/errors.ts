@@ -33,6 +33,14 @@ const ErrorCode = {
   Closed: 'ERR_CLOSED',
   /** A store call did not settle within `storeTimeout`. Only reported in `store-error` events. */
   StoreTimeout: 'ERR_STORE_TIMEOUT',
+  /**
+   * The store cannot work as configured (e.g. a plain Redis client pointed at a cluster answers
+   * `MOVED`, a replica answers `READONLY`, a client that is not connected). The message says what to
+   * change. Only reported in `store-error` events; the manager goes on without the store.
+   */
+  StoreConfig: 'ERR_STORE_CONFIG',
+  /** The store's server did not answer or refused a command (down, restarting, failing over). Only in `store-error` events. */
+  StoreUnavailable: 'ERR_STORE_UNAVAILABLE',
 } as const
 
 /** Union of every `code` an error of this library can carry. */

@@ -244,5 +244,5 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
   }
 }
 
-export { DEFAULT_BASE_URL, isLoopback, resolveOptions, TOKEN_PATH }
+export { DEFAULT_BASE_URL, duration, isLoopback, rejectUnknown, resolveOptions, TOKEN_PATH }
 export type { Resolved, ResolvedAnyWeb, ResolvedOptions }

@@ -35,19 +35,24 @@ interface Answer {
   events?: Record<string, number>
   storeErrors?: string[]
   tokenMs?: number | null
+  tokenAt?: number
+  fetchedIt?: boolean
   pong?: string
   error?: string
 }
 
 interface Worker {
   readonly pid: number
-  send(command: { cmd: 'burst'; n: number } | { cmd: 'ping' } | { cmd: 'events' }): Promise<Answer>
+  send(command: { cmd: 'burst'; n: number } | { cmd: 'ping' } | { cmd: 'events' } | { cmd: 'refresh' }): Promise<Answer>
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>
   readonly child: ChildProcessWithoutNullStreams
+  /** With `burstAtStart`: the result of the burst sent as the process started. */
+  readonly atStart: Answer
 }
 
 interface WorkerOptions {
+  burstAtStart?: number
   lockTtl?: number
   commandTimeout?: number
 }
@@ -67,7 +72,8 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const config = {
       redisPort: redis.port,
       baseUrl: server.url,
-      lockTtl: options.lockTtl ?? 15_000,
+      lockTtl: options.lockTtl,
+      burstAtStart: options.burstAtStart,
       commandTimeout: options.commandTimeout ?? 300,
     }
     const child = spawn(systemNode, [bundle, JSON.stringify(config)], {
@@ -81,6 +87,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const pending = new Map<number, { resolve(answer: Answer): void; reject(error: Error): void }>()
     let nextId = 1
     let onReady: ((pid: number) => void) | undefined
+    let startAnswer: Answer = {}
     createInterface({ input: child.stdout }).on('line', (line) => {
       let message: Answer & { ready?: boolean; pid?: number }
       try {
@@ -89,7 +96,10 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
         stderr += `(stdout) ${line}\n`
         return
       }
-      if (message.ready === true) return onReady?.(message.pid ?? -1)
+      if (message.ready === true) {
+        startAnswer = message
+        return onReady?.(message.pid ?? -1)
+      }
       const waiter = pending.get(message.id ?? -1)
       pending.delete(message.id ?? -1)
       waiter?.resolve(message)
@@ -101,6 +111,9 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const worker: Worker = {
       pid: child.pid ?? -1,
       child,
+      get atStart() {
+        return startAnswer
+      },
       exited,
       send(command) {
         const id = nextId++
@@ -175,12 +188,12 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true })
   })
 
-  it('8 processes × 200 concurrent requests: one token request cold, one more after every token is revoked', async () => {
+  it('8 processes × 50 concurrent requests: one token request cold, one more after every token is revoked', async () => {
     const group = await startWorkers(8)
 
-    const cold = await burst(group, 200)
+    const cold = await burst(group, 50)
     expect(errorsOf(cold)).toEqual([])
-    expect(total(cold, 'ok')).toBe(1_600)
+    expect(total(cold, 'ok')).toBe(400)
     // Redis answered every process throughout: no one went on alone.
     expect(storeErrorsOf(cold)).toEqual(Array(8).fill([]))
     expect(emu.stats().tokensIssued).toBe(1)
@@ -189,24 +202,70 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
 
     emu.revokeAll()
     const before = emu.stats()
-    const revoked = await burst(group, 200)
+    const revoked = await burst(group, 50)
     const after = emu.stats()
     expect(errorsOf(revoked)).toEqual([])
-    expect(total(revoked, 'ok')).toBe(1_600)
+    expect(total(revoked, 'ok')).toBe(400)
     expect(storeErrorsOf(revoked)).toEqual(Array(8).fill([]))
     expect(after.tokensIssued - before.tokensIssued).toBe(1)
     // Every request really was refused once (A108P001) and replayed once with the shared new token.
-    expect(after.authFailures - before.authFailures).toBe(1_600)
-    expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(3_200)
+    expect(after.authFailures - before.authFailures).toBe(400)
+    expect(after.requests.checkAddresses - before.requests.checkAddresses).toBe(800)
   }, 40_000)
 
-  it('the lock holder is killed mid-refresh: another process takes over within the lock TTL', async () => {
-    const lockTtl = 1_500
+  it('8 processes started together with the README set-up, asking before Redis is connected: one token request', async () => {
+    const group = await startWorkers(8, { burstAtStart: 20 })
+    const answers = group.map((worker) => worker.atStart)
+    expect(errorsOf(answers)).toEqual([])
+    expect(total(answers, 'ok')).toBe(160)
+    // No process gave up on Redis while its client was connecting ("Stream isn't writeable").
+    expect(storeErrorsOf(answers)).toEqual(Array(8).fill([]))
+    expect(emu.stats().tokensIssued).toBe(1)
+  }, 30_000)
+
+  it('8 processes: waiters are woken by pub/sub (p50 ≤ 10 ms), Redis commands per refresh O(processes)', async () => {
+    const group = await startWorkers(8)
+    await burst(group, 5)
+    const latencies: number[] = []
+    const commands: number[] = []
+    const calls = async () =>
+      [...(await probe.info('commandstats')).matchAll(/calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0)
+    // A token request of 150 ms, as over a real network: waiters that poll would ask Redis all along.
+    emu.inject('serviceToken', { type: 'latency', ms: 150 }, { times: 20 })
+    for (let round = 0; round < 20; round++) {
+      const before = await calls()
+      // Every process forces a refresh at once: one fetches, seven wait for its token.
+      const answers = await Promise.all(group.map((worker) => worker.send({ cmd: 'refresh' })))
+      // The probe's own INFO is one of the calls counted.
+      commands.push((await calls()) - before - 1)
+      expect(answers.map((answer) => answer.error)).toEqual(Array(8).fill(undefined))
+      const holders = answers.filter((answer) => answer.fetchedIt === true)
+      expect(holders).toHaveLength(1)
+      for (const answer of answers) if (answer !== holders[0]) latencies.push(answer.tokenAt! - holders[0]!.tokenAt!)
+    }
+    latencies.sort((a, b) => a - b)
+    const p50 = latencies[Math.floor(latencies.length * 0.5)]!
+    const p99 = latencies[Math.floor(latencies.length * 0.99)]!
+    commands.sort((a, b) => a - b)
+    const perRefresh = commands[Math.floor(commands.length / 2)]!
+    console.info(
+      `wake-up: waiter latency p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms over ${latencies.length}; ` +
+        `Redis commands per refresh (8 processes): median ${perRefresh}, max ${commands.at(-1)}`,
+    )
+    // Polling every 25 ms gave p50 22 ms here. The p99 depends on how busy the machine is (2 cores
+    // for 8 processes and the test); the figure is printed above and kept in BENCHMARKS.md.
+    expect(p50).toBeLessThanOrEqual(10)
+    // A handful per process (get, lock, read, lock TTL) plus the holder's write, publish and release;
+    // polling asked Redis twice per process every 25 ms of the token request (about 100 here).
+    expect(perRefresh).toBeLessThanOrEqual(6 * 8)
+  }, 40_000)
+
+  it('the lock holder is SIGKILLed mid-refresh with the default lease: the others have a token within 3 s', async () => {
     // Two survivors, 50 requests each: their new connections fit in the emulator's listen backlog (511)
     // and little CPU goes to HTTP, so the time measured is the takeover.
-    const [holder, ...others] = await startWorkers(3, { lockTtl })
+    const [holder, ...others] = await startWorkers(3)
     const lockKey = `anyweb-service-token:anyweb:${server.url}:demo-app:lock`
-    // The first token request hangs for far longer than the lock lives; the process asking is killed.
+    // The first token request hangs for far longer than the lease; the process asking is killed.
     emu.inject('serviceToken', { type: 'latency', ms: 5_000 }, { times: 1 })
     holder!.send({ cmd: 'burst', n: 50 }).catch(() => {}) // never answers: the process dies
     await waitFor(
@@ -217,7 +276,7 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const lockId = await probe.get(lockKey)
     holder!.child.kill('SIGKILL')
     await holder!.exited
-    // The dead process's lock is still there: the others must wait for it to expire.
+    // The dead process's lock is still there: the others must wait for its lease to end.
     expect(await probe.get(lockKey)).toBe(lockId)
     const remaining = await probe.pttl(lockKey)
     expect(remaining).toBeGreaterThan(0)
@@ -227,16 +286,15 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     const elapsed = Date.now() - started
     expect(errorsOf(answers)).toEqual([])
     expect(total(answers, 'ok')).toBe(100)
-    // They waited for the dead holder's lock to expire, then one of them fetched: within lockTtl + margin.
     const tokenMs = Math.max(...answers.map((answer) => answer.tokenMs ?? Number.POSITIVE_INFINITY))
     expect(tokenMs).toBeGreaterThanOrEqual(remaining - 50)
-    expect(tokenMs).toBeLessThan(lockTtl + 500)
-    expect(elapsed).toBeLessThan(lockTtl + 1_000)
+    // The issue's bound: no caller waits more than 3 s (it was the 15 s lockTtl).
+    expect(elapsed).toBeLessThan(3_000)
     // The killed request never got its answer; one survivor fetched for both, through Redis.
     expect(emu.stats().tokensIssued).toBe(1)
     expect(eventCounts(answers, 'token-request').reduce((a, b) => a + b)).toBe(1)
     expect(storeErrorsOf(answers)).toEqual([[], []])
-    console.info(`lock takeover: lock had ${remaining} ms left; token after ${tokenMs} ms, burst done after ${elapsed} ms (lockTtl ${lockTtl} ms)`)
+    console.info(`holder SIGKILL: lock had ${remaining} ms left; token after ${tokenMs} ms, longest caller ${elapsed} ms`)
   }, 25_000)
 
   it('Redis stopped mid-run: no request fails, one store-error per process; sharing resumes when it is back', async () => {
@@ -249,10 +307,10 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     redisUp = false
     emu.revokeAll()
     const beforeOutage = emu.stats().tokensIssued
-    const outage = await burst(group, 200)
+    const outage = await burst(group, 50)
     const duringOutage = emu.stats().tokensIssued - beforeOutage
     expect(errorsOf(outage)).toEqual([])
-    expect(total(outage, 'ok')).toBe(1_600)
+    expect(total(outage, 'ok')).toBe(400)
     // Each process falls back to its own single flight: at most one token request each.
     expect(duringOutage).toBeGreaterThanOrEqual(1)
     expect(duringOutage).toBeLessThanOrEqual(8)
@@ -267,9 +325,9 @@ describe.skipIf(!enabled)('redisStore across separate processes (real redis-serv
     )
     emu.revokeAll()
     const beforeBack = emu.stats().tokensIssued
-    const back = await burst(group, 200)
+    const back = await burst(group, 50)
     expect(errorsOf(back)).toEqual([])
-    expect(total(back, 'ok')).toBe(1_600)
+    expect(total(back, 'ok')).toBe(400)
     // Every process used Redis again (one store-recovered each) and no new store-error came up.
     expect(eventCounts(back, 'store-recovered')).toEqual(Array(8).fill(1))
     expect(storeErrorsOf(back)).toEqual(storeErrorsOf(outage))

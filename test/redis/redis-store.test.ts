@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis'
+import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigurationError, createTokenManager } from '../../src/index.js'
+import { ConfigurationError, createTokenManager, ErrorCode, isServiceTokenError } from '../../src/index.js'
 import type { TokenManager, TokenManagerEvent } from '../../src/index.js'
 import { redisStore } from '../../src/redis-store.js'
+import type { RedisClientLike } from '../../src/redis-store.js'
 import { flush } from '../helpers/clock.js'
 import { json, startServer } from '../helpers/http-server.js'
 import { hasRedisServer, startRedis, waitFor } from '../helpers/redis.js'
@@ -158,8 +160,78 @@ describe.skipIf(!enabled)('redisStore against a real redis-server', () => {
     expect(await store.get('default')).toMatchObject({ token: manager.peek()!.token })
   })
 
+  // A lock SET that timed out while Redis was away is sent after all when the client reconnects to the
+  // restarted Redis: ioredis re-sends commands left unanswered by a connection that died (even with
+  // enableOfflineQueue: false), node-redis replays what it queued while disconnected. The lock lands
+  // held by a process that has long moved on.
+  const restartCases = {
+    'ioredis (enableOfflineQueue: false), Redis hangs then restarts': {
+      outage: 'hang',
+      async make() {
+        const created = new Redis(redis.port, '127.0.0.1', { enableOfflineQueue: false })
+        created.on('error', () => {})
+        await waitFor(() => created.status === 'ready', 5_000, 'the client to connect')
+        return { client: created as RedisClientLike, close: () => created.disconnect() }
+      },
+    },
+    'node-redis (default options), Redis down then back': {
+      outage: 'down',
+      async make() {
+        const created = createClient({ url: redis.url })
+        created.on('error', () => {})
+        await created.connect()
+        return { client: created as unknown as RedisClientLike, close: () => void created.destroy() }
+      },
+    },
+  } as const
+  for (const [name, { outage, make }] of Object.entries(restartCases)) {
+    it(`${name}: the lock sent late holds no caller more than 3 s, one token request`, async () => {
+      const counter = countingSource({ auto: true })
+      const a = await make()
+      const b = await make()
+      try {
+        const options = { source: counter.source, storeTimeout: 3_000 }
+        const managerA = track(createTokenManager({ ...options, store: redisStore(a.client, { commandTimeout: 200 }) }))
+        const managerB = track(createTokenManager({ ...options, store: redisStore(b.client, { commandTimeout: 200 }) }))
+        if (outage === 'hang') redis.freeze()
+        else await redis.stop()
+        // A needs a token while Redis is away: its GET and lock SET time out and A fetches alone.
+        expect(await managerA.getToken()).toBe('token-1')
+        await redis.stop()
+        await redis.start()
+        const probe = client()
+        // The restarted server counts the SETs it ran: A's late lock SET comes first.
+        const sets = async () => Number(/cmdstat_set:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0)
+        await waitFor(async () => (await sets()) >= 1, 10_000, "A's lock SET to arrive")
+        // Released by id once A's client is ready again (-2), else left for its lease (was 15 s).
+        const leftAtRestart = await probe.pttl('anyweb-service-token:default:lock')
+        // No token in Redis (A's write may have arrived too): B must go through the lock.
+        await probe.del('anyweb-service-token:default')
+
+        const started = Date.now()
+        expect(await managerB.getToken()).toBe('token-2')
+        const waited = Date.now() - started
+        expect(waited).toBeLessThan(3_000)
+        expect(counter.count).toBe(2)
+        console.info(`${name}: the late lock had ${leftAtRestart} ms left; B waited ${waited} ms`)
+      } finally {
+        a.close()
+        b.close()
+      }
+    }, 30_000)
+  }
+
+  it('a node-redis client nobody connected: reported after connectTimeout as ERR_STORE_CONFIG saying to connect it', async () => {
+    const never = createClient({ url: redis.url })
+    const error: unknown = await Promise.resolve(redisStore(never as unknown as RedisClientLike, { connectTimeout: 50 }).get('k')).catch((caught: unknown) => caught)
+    expect(isServiceTokenError(error, ErrorCode.StoreConfig)).toBe(true)
+    expect((error as Error).message).toMatch(/await client\.connect\(\)/)
+  })
+
   it('rejects a value that is not a Redis client, and bad options', () => {
     expect(() => redisStore({} as never)).toThrow(ConfigurationError)
     expect(() => redisStore(client(), { lockTtl: 0 })).toThrow(/lockTtl/)
+    // A typo is refused with the nearest option, as createTokenManager does.
+    expect(() => redisStore(client(), { lockTTL: 1_000 } as never)).toThrow(/did you mean `lockTtl`/)
   })
 })
