@@ -12,9 +12,9 @@ import { root } from './helpers/processes.js'
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 12_450,
+    budget: 12_500,
   },
-  core: { code: "export * from './src/index.ts'", budget: 7_250 },
+  core: { code: "export * from './src/index.ts'", budget: 7_300 },
   fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_250 },
   axios: { code: "export * from './adapters/axios.ts'", budget: 5_600 },
   ky: { code: "export * from './adapters/ky.ts'", budget: 6_250 },
