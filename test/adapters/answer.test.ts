@@ -195,7 +195,7 @@ describe('the response handed on after the auth-error check', () => {
   })
 })
 
-describe('reading a small answer to its declared length only (Node’s own fetch)', () => {
+describe('reading a JSON answer for the check (Node’s own fetch)', () => {
   const GROUP = { group: { u1: ['cfx:mine'] } }
   const WHOLE = { code: 1000, message: 'success', data: { list: Array.from({ length: 2_000 }, (_, index) => `cfx:address-${index}`) } }
 
@@ -312,7 +312,7 @@ describe('reading a small answer to its declared length only (Node’s own fetch
       response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
       response.end(text)
     })
-    // The original, read only to its declared length, still holds undici's fetch state (about 17 KiB).
+    // The original holds undici's fetch state (about 17 KiB): a held answer must not keep it.
     const originals: Array<WeakRef<Response>> = []
     const manager = createTokenManager({ source: async () => ({ token: 't', expiresIn: 3600 }), baseUrl: world.url })
     const watched = withServiceToken(async (input: RequestInfo | URL, init?: RequestInit) => {
