@@ -186,10 +186,42 @@ function rebuilt(original: Response, body: ReadableStream<Uint8Array> | null, re
   return new InspectedResponse(body, { status: original.status, statusText: original.statusText, headers: original.headers }, head)
 }
 
+/**
+ * The text of `copy` (a clone, so the caller's answer is untouched) if it ends within `limits`; past
+ * them the copy is cancelled and `undefined` is the answer, so the caller's own reading and cancelling
+ * never wait for it.
+ */
+async function copyText(copy: Response, limits: AnswerLimits): Promise<string | undefined> {
+  if (copy.body === null) return undefined
+  const reader = copy.body.getReader()
+  let late = false
+  const timer = setTimeout(() => {
+    late = true
+    reader.cancel().catch(() => undefined)
+  }, limits.time)
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      size += read.value.byteLength
+      if (size > limits.bytes) {
+        reader.cancel().catch(() => undefined)
+        return undefined
+      }
+      chunks.push(read.value)
+    }
+  } catch {
+    return undefined
+  } finally {
+    clearTimeout(timer)
+  }
+  return late ? undefined : textOf(chunks, size)
+}
+
 /** Lets go of an answer that is not handed on: its connection is freed without waiting. */
 function discard(response: Response): void {
   response.body?.cancel().catch(() => undefined)
 }
 
-export { discard, inspectAnswer, isJsonContentType, MAX_ANSWER_BYTES, rebuilt }
+export { copyText, discard, inspectAnswer, isJsonContentType, MAX_ANSWER_BYTES, rebuilt }
 export type { AnswerLimits, Inspected }

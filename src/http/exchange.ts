@@ -5,7 +5,7 @@
  */
 import { readyTokenOf } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
-import { discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
+import { copyText, discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
 import { answerRefuses } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
@@ -44,7 +44,8 @@ async function follow(policy: Policy, fetch: FetchLike, call: Call, token: strin
   for (let next = redirectedCall(policy, call, response, hops); next !== undefined; next = redirectedCall(policy, call, response, ++hops)) {
     discard(response)
     call = next
-    const sent = await placeToken(policy.placement, call, token)
+    // A hop that turned into a GET carries no body, so no body field either.
+    const sent = appliesTo(policy, call.url, call.init.method ?? 'GET') ? await placeToken(policy.placement, call, token) : call
     response = await fetch(sent.url, sent.init)
   }
   // As fetch's own answer at the end of redirects shows it.
@@ -76,17 +77,17 @@ async function exchange(policy: Policy, fetch: FetchLike, url: string, input: Re
   return settle(policy, fetch, call, token, await fetch(sent.url, sent.init))
 }
 
-/** The longest answer from an origin the token may not go to that is read (from a clone) for a refusal. */
+/** The most of an answer from an origin the token may not go to that is read (from a clone) for a refusal. */
 const OUTSIDER_BYTES = 1024
 
 /**
  * Reports (once per origin) an answer to a request that got no token because of its origin when it
  * refuses one: the sign of a client and a manager that name the API differently. Its body is read from
- * a clone, and only when it is small JSON of a declared length.
+ * a clone, at most 1 KiB of JSON within `answerTimeout`.
  */
 async function noticeOutsider(policy: Policy, origin: string, url: string, response: Response): Promise<void> {
-  const small = isJsonContentType(response.headers.get('content-type')) && Number(response.headers.get('content-length')) <= OUTSIDER_BYTES
-  const text = small && response.body !== null && !response.bodyUsed ? await response.clone().text() : undefined
+  const json = isJsonContentType(response.headers.get('content-type')) && response.body !== null && !response.bodyUsed
+  const text = json ? await copyText(response.clone(), { bytes: OUTSIDER_BYTES, time: policy.answer.time }) : undefined
   if (await answerRefuses(policy.isAuthError, response, text, url)) reportOutsider(policy, origin, response.status)
 }
 

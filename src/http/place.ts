@@ -211,7 +211,8 @@ function urlWithToken(url: string, name: string, token: string): string {
   return `${url.slice(0, start)}?${injectUrlEncoded(query, name, token)}${url.slice(end)}`
 }
 
-const decoder = new TextDecoder()
+/** Bytes are decoded as they are: a BOM kept (so refused as JSON, as the same text given as a string is), bad UTF-8 refused. */
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true })
 
 function mimeType(contentType: string | null): string {
   return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
@@ -251,7 +252,12 @@ function initWithBodyToken(init: RequestInit, field: string, token: string): Req
       },
     )
   }
-  const text = typeof body === 'string' ? body : decoder.decode(body)
+  let text: string
+  try {
+    text = typeof body === 'string' ? body : decoder.decode(body)
+  } catch {
+    throw bodyError('its bytes are not UTF-8 text.')
+  }
   if (type === 'application/x-www-form-urlencoded') return withBody(injectUrlEncoded(text, field, token))
   // A string body sent without a content type is labelled text/plain by fetch; JSON is often sent so.
   if (isJsonContentType(contentType) || type === '' || type === 'text/plain') return withBody(injectJsonText(text, field, token))

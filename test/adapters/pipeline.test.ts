@@ -278,3 +278,58 @@ describe.each(drivers)('$name: a request to an origin the token may not go to', 
     expect(api.received.every((request) => !request.body.includes('token-1'))).toBe(true)
   })
 })
+
+describe.each(drivers.filter((driver) => driver.followsAllowedRedirects))('$name: redirects that change the method', (driver) => {
+  it('a POST answered 303 (or 302) within the allowed origin is followed as a GET without a body, as fetch does', async () => {
+    const { api, manager } = await world((request, response) => {
+      if (request.path.startsWith('/start')) {
+        response.writeHead(request.path.endsWith('302') ? 302 : 303, { location: '/next' })
+        response.end()
+        return
+      }
+      json(response, OK)
+    })
+    const send = driver.client(manager)
+    for (const path of ['/start', '/start302']) {
+      const outcome = await send({ url: `${api.url}${path}`, body: '{"a":1}', headers: { 'content-type': 'application/json' } })
+      expect(outcome.status).toBe(200)
+      expect(outcome.json).toEqual(OK)
+    }
+    expect(api.received.map((request) => [request.method, request.path, request.body])).toEqual([
+      ['POST', '/start', '{"a":1,"serviceToken":"token-1"}'],
+      ['GET', '/next', ''],
+      ['POST', '/start302', '{"a":1,"serviceToken":"token-1"}'],
+      ['GET', '/next', ''],
+    ])
+  })
+})
+
+describe('answers from origins the token may not go to', () => {
+  it('are not read past what the caller reads: an endless JSON answer without a declared length is cancelled at once', async () => {
+    const { api: other } = await world((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' })
+      response.write('{"items":[')
+      const timer = setInterval(() => response.write('1,'.repeat(1024)), 5)
+      response.on('close', () => clearInterval(timer))
+    })
+    const { manager } = await world((_request, response) => json(response, OK))
+    const response = await withServiceToken(fetch, manager)(`${other.url.replace('127.0.0.1', 'localhost')}/service/checkAddresses`, POST())
+    const reader = response.body!.getReader()
+    await reader.read()
+    const cancelled = await Promise.race([reader.cancel().then(() => 'cancelled'), new Promise((resolve) => setTimeout(resolve, 1_000, 'pending'))])
+    expect(cancelled).toBe('cancelled')
+  })
+})
+
+describe('a body given as bytes', () => {
+  it('is placed into as written or refused: a BOM or bad UTF-8 is never silently rewritten', async () => {
+    const { api, manager } = await world((_request, response) => json(response, OK))
+    const send = (bytes: number[]) =>
+      withServiceToken(fetch, manager)(`${api.url}/service/checkAddresses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array(bytes) })
+    const json1 = [...new TextEncoder().encode('{"a":1}')]
+    await expect(send([0xef, 0xbb, 0xbf, ...json1])).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'placement' })
+    await expect(send([...new TextEncoder().encode('{"a":"'), 0xff, 0x22, 0x7d])).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'placement' })
+    expect(await (await send(json1)).json()).toEqual(OK)
+    expect(api.received.map((request) => request.body)).toEqual(['{"a":1,"serviceToken":"token-1"}'])
+  })
+})
