@@ -25,11 +25,16 @@ const MAX_ANSWER_BYTES = 64 * 1024
 
 const JSON_TYPE = /^[\w.+-]+\/(?:[\w.+-]+\+)?json$/
 
+/** The MIME type essence (`type/subtype`, lower case) of a content-type header, or `''`. */
+function mimeType(contentType: string | null | undefined): string {
+  if (contentType == null) return ''
+  const end = contentType.indexOf(';')
+  return (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase()
+}
+
 /** `application/json`, `text/json` and any `+json` suffix. */
 function isJsonContentType(contentType: string | null | undefined): boolean {
-  if (contentType == null) return false
-  const end = contentType.indexOf(';')
-  const essence = (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase()
+  const essence = mimeType(contentType)
   return essence === 'application/json' || JSON_TYPE.test(essence)
 }
 
@@ -223,5 +228,5 @@ function discard(response: Response): void {
   response.body?.cancel().catch(() => undefined)
 }
 
-export { copyText, discard, inspectAnswer, isJsonContentType, MAX_ANSWER_BYTES, rebuilt }
+export { copyText, discard, inspectAnswer, isJsonContentType, MAX_ANSWER_BYTES, mimeType, rebuilt }
 export type { AnswerLimits, Inspected }

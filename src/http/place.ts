@@ -5,7 +5,7 @@
  */
 import { ConfigurationError } from '../errors.js'
 import { describe, isPlainObject } from '../util.js'
-import { isJsonContentType } from './answer.js'
+import { isJsonContentType, mimeType } from './answer.js'
 import type { Call, PlainBody } from './call.js'
 
 /**
@@ -213,10 +213,6 @@ function urlWithToken(url: string, name: string, token: string): string {
 
 /** Bytes are decoded as they are: a BOM kept (so refused as JSON, as the same text given as a string is), bad UTF-8 refused. */
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true })
-
-function mimeType(contentType: string | null): string {
-  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase()
-}
 
 /**
  * The init with the token in its body (a {@link PlainBody}); only multipart bytes, which must be parsed,

@@ -263,5 +263,5 @@ function reportOutsider(policy: Policy, origin: string, status: number): void {
   emitThrough(policy.manager, { type: 'origin-not-allowed', origin, allowed: [...policy.origins], status })
 }
 
-export { allows, appliesTo, canHaveBody, createPolicy, outsiderOrigin, reportOutsider, routeOf, urlTextOf }
+export { allows, appliesTo, createPolicy, outsiderOrigin, reportOutsider, urlTextOf }
 export type { Policy, ServiceTokenAdapterOptions }
