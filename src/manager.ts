@@ -403,7 +403,12 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (flight === current) flight = undefined
     }
     // Background refreshes may have no waiter: the rejection is recorded in state, never unhandled.
-    promise.then(clear, clear)
+    const settled = promise.then(clear, clear)
+    try {
+      config.waitUntil?.(settled)
+    } catch {
+      // The refresh runs either way; a runtime refusing to keep it alive must not fail the caller.
+    }
     return current
   }
 

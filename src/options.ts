@@ -23,6 +23,7 @@ interface ResolvedOptions {
   now: () => number
   random: () => number
   emit: (event: TokenManagerEvent) => void
+  waitUntil: ((work: Promise<unknown>) => void) | undefined
   baseUrl: string | undefined
   tokenUrl: string | undefined
 }
@@ -134,7 +135,7 @@ function resolveStore(value: unknown): TokenStore {
 const KNOWN_OPTIONS = new Set([
   'appid', 'secret', 'baseUrl', 'fetch', 'source', 'dangerouslyAllowBrowser', 'refreshWindow', 'expiryMargin',
   'minRefreshInterval', 'timeout', 'retry', 'refusalBackoff', 'cooldown', 'store', 'storeKey', 'storeTimeout', 'now',
-  'random', 'onEvent',
+  'random', 'onEvent', 'waitUntil',
 ])
 const KNOWN_RETRY_OPTIONS = new Set(['attempts', 'baseDelay', 'maxDelay'])
 const KNOWN_BACKOFF_OPTIONS = new Set(['baseDelay', 'maxDelay'])
@@ -232,6 +233,7 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     storeTimeout: duration('storeTimeout', input.storeTimeout, 2_000, 1),
     now: fn('now', input.now, () => Date.now()),
     random: fn('random', input.random, Math.random),
+    waitUntil: fn('waitUntil', input.waitUntil, undefined),
     emit: onEvent
       ? (event) => {
           try {

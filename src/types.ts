@@ -273,6 +273,19 @@ interface CommonManagerOptions {
   random?: () => number
   /** Receives every {@link TokenManagerEvent}. Must not throw (what it throws is ignored). */
   onEvent?: (event: TokenManagerEvent) => void
+  /**
+   * Hands each token request to the runtime as work that must finish after the response is sent. Needed
+   * on Cloudflare Workers, which stop a request's pending I/O once it has answered: a refresh ahead
+   * started by a request that then answers with the cached token would otherwise be cut off, and the
+   * callers waiting on it later would wait for ever. Elsewhere nothing stops such work; leave it unset.
+   * @example
+   * ```ts
+   * // In a Worker: `waitUntil` from 'cloudflare:workers' works for whichever request is running.
+   * import { waitUntil } from 'cloudflare:workers'
+   * createTokenManager({ appid: env.ANYWEB_APPID, secret: env.ANYWEB_SECRET, waitUntil })
+   * ```
+   */
+  waitUntil?: (work: Promise<unknown>) => void
 }
 
 /** Options for a manager of AnyWeb ServiceTokens. */

@@ -160,6 +160,42 @@ describe('soft window (refresh ahead)', () => {
   })
 })
 
+describe('waitUntil', () => {
+  it('gets every token request, cold and ahead, as a promise that settles when it ends, even on failure', async () => {
+    const handed: Promise<unknown>[] = []
+    const { clock, counter, manager } = setup({ expiresIn: HOUR, waitUntil: (work) => void handed.push(work) })
+    const first = manager.getToken()
+    await flush()
+    expect(handed).toHaveLength(1)
+    const cold = observe(handed[0]!)
+    await flush()
+    expect(cold.settled).toBe(false)
+    counter.last.resolve()
+    await first
+    await flush()
+    expect(cold).toEqual({ settled: true, value: undefined })
+    await clock.advance(HOUR * 1000 - 300_000)
+    expect(await manager.getToken()).toBe('token-1')
+    expect(handed).toHaveLength(2)
+    const ahead = observe(handed[1]!)
+    counter.last.reject(transient())
+    await clock.advance(60_000)
+    expect(ahead).toEqual({ settled: true, value: undefined })
+  })
+
+  it('a waitUntil that throws does not fail the caller', async () => {
+    const { counter, manager } = setup({
+      waitUntil: () => {
+        throw new Error('no request context')
+      },
+    })
+    const token = manager.getToken()
+    await flush()
+    counter.last.resolve()
+    expect(await token).toBe('token-1')
+  })
+})
+
 describe('hard window', () => {
   it('makes callers wait for the new token in the last seconds', async () => {
     const { clock, counter, manager } = setup({ expiresIn: HOUR })

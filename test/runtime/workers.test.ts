@@ -23,12 +23,15 @@ const EXPECTED = { code: 1000, message: 'success', data: { u1: ['cfx:other'] } }
 interface Emulator {
   stats(): { tokensIssued: number }
   revokeAll(): void
+  inject(endpoint: string, fault: object, options?: object): void
   listen(): Promise<{ url: string; close(): Promise<void> }>
 }
 
 const started: (() => Promise<unknown> | void)[] = []
 let mf: Miniflare | undefined
 let emu: Emulator
+/** Issues 4-second tokens, so that a refresh ahead comes within the test's reach. */
+let shortEmu: Emulator
 let unavailable: string | undefined
 
 async function startAll(): Promise<void> {
@@ -53,12 +56,16 @@ async function startAll(): Promise<void> {
     target: 'es2022',
     write: false,
     logLevel: 'silent',
+    external: ['cloudflare:workers'],
   })
   const script = bundle.outputFiles[0]!.text
 
   emu = createEmulator({ apps: { [APPID]: SECRET }, users: { u1: ['cfx:mine'] } })
   const server = await emu.listen()
   started.push(() => server.close())
+  shortEmu = createEmulator({ apps: { [APPID]: SECRET }, tokenTtl: 4 })
+  const shortServer = await shortEmu.listen()
+  started.push(() => shortServer.close())
   const redirector = await serveRedirects(server.url)
   started.push(() => new Promise((resolve) => redirector.server.close(resolve)))
 
@@ -66,7 +73,7 @@ async function startAll(): Promise<void> {
     modules: true,
     script,
     compatibilityDate: '2025-09-01',
-    bindings: { ANYWEB_APPID: APPID, ANYWEB_SECRET: SECRET, ANYWEB_BASE_URL: server.url, REDIRECTOR_URL: redirector.url },
+    bindings: { ANYWEB_APPID: APPID, ANYWEB_SECRET: SECRET, ANYWEB_BASE_URL: server.url, REDIRECTOR_URL: redirector.url, SHORT_BASE_URL: shortServer.url },
   })
   started.push(() => mf?.dispose())
   await mf.ready
@@ -153,4 +160,29 @@ describe.skipIf(skip)('inside a Cloudflare Worker (workerd)', () => {
     expect(await inWorker('redirect-elsewhere')).toEqual({ status: 307, location: 'http://elsewhere.invalid/service/checkAddresses' })
     expect(await inWorker('redirect-manual')).toMatchObject({ status: 307 })
   })
+})
+
+describe.skipIf(skip)('a refresh ahead inside a Cloudflare Worker', () => {
+  const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())))
+
+  it('a refresh ahead started by a request that answered at once still lands: a later request waits for no lost refresh', async () => {
+    const t0 = Date.now()
+    const cold = await inWorker('short-lived')
+    expect(shortEmu.stats().tokensIssued).toBe(1)
+    // 2.7 s in: past the refresh-ahead point (2–2.5 s of a 4 s token), before the hard window (3 s). The
+    // token endpoint answers after 1 s, long after this request has answered with the cached token.
+    await sleepUntil(t0 + 2_700)
+    shortEmu.inject('serviceToken', { type: 'latency', ms: 1_000 }, { times: 1 })
+    expect((await inWorker('short-lived')).token).toBe(cold.token)
+    // 3.3 s in: the hard window, so this request must wait for the refresh the previous one started.
+    await sleepUntil(t0 + 3_300)
+    const started = Date.now()
+    const next = await Promise.race([
+      inWorker('short-lived'),
+      new Promise<Record<string, any>>((resolve) => setTimeout(() => resolve({ hung: true }), 4_000)),
+    ])
+    expect(next.hung).toBeUndefined()
+    expect(next.token).not.toBe(cold.token)
+    expect(Date.now() - started).toBeLessThan(2_000)
+  }, 15_000)
 })
