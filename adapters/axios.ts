@@ -203,7 +203,7 @@ function timeoutOf(config: AxiosRequestConfig): number | undefined {
  * The wait for a token, bounded by axios' `timeout`: past it, the error axios gives for a timeout. (The
  * shared token request goes on for the callers that still wait.)
  */
-function tokenWithin(wait: Promise<string>, config: InternalAxiosRequestConfig, timeout: number | undefined): Promise<string> {
+function tokenWithin<T>(wait: Promise<T>, config: InternalAxiosRequestConfig, timeout: number | undefined): Promise<T> {
   if (timeout === undefined) return wait
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_resolve, reject) => {
@@ -391,10 +391,11 @@ function attachServiceToken(
       }
       const verdict = refuses(response)
       if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
-      discardData(response.data)
       refused = response
       const renewing = Date.now()
       const fresh = await tokenWithin(renewToken(policy, token, signalOf(config)), config, timeout)
+      if (fresh === undefined) return passOn(response, error)
+      discardData(response.data)
       restore(policy, config, before)
       placeInConfig(policy, config, fresh, before)
       spend(config, timeout, Date.now() - renewing)

@@ -21,10 +21,15 @@ function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Pro
   return (signal?.aborted === true ? undefined : readyTokenOf(policy.manager)) ?? policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
 }
 
-/** Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch). */
-function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined): Promise<string> {
-  policy.manager.invalidate(refused)
-  return policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+/**
+ * Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch);
+ * `undefined` when the manager kept the refused token (the API refuses fresh tokens too, see
+ * `refusalBackoff`): sending it again would only be refused again.
+ */
+async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  const dropped = policy.manager.invalidate(refused)
+  const current = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+  return !dropped && current === refused ? undefined : current
 }
 
 function signalOf(call: Call): AbortSignal | undefined {
@@ -55,7 +60,8 @@ async function follow(policy: Policy, fetch: FetchLike, call: Call, token: strin
 /**
  * What follows the first answer to a tokened call: its allowed redirects followed; then, if the answer
  * refuses `token`, the token renewed (compare-and-invalidate) and the call sent once more. A resend
- * that is refused again reaches the caller as it is.
+ * that is refused again reaches the caller as it is, and so does the first answer when the manager
+ * keeps the refused token.
  */
 async function settle(policy: Policy, fetch: FetchLike, call: Call, token: string, first: Response): Promise<Response> {
   const answer = await follow(policy, fetch, call, token, first)
@@ -64,8 +70,10 @@ async function settle(policy: Policy, fetch: FetchLike, call: Call, token: strin
   const { response, text } = await inspectAnswer(answer, policy.answer, signal)
   const refused = answerRefuses(policy.isAuthError, response, text, call.url)
   if (refused === false || !(await refused)) return response
+  const renewed = await renewToken(policy, token, signal)
+  if (renewed === undefined) return response
   discard(response)
-  return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal))
+  return sendFollowing(policy, fetch, call, renewed)
 }
 
 /** The whole exchange for a fetch input that gets a token. */

@@ -97,6 +97,20 @@ describe.each(drivers)('$name', (driver) => {
       expect(emu.stats().tokensIssued).toBe(2)
     })
 
+    it('when the API refuses fresh tokens too, a request refused with the token the manager keeps is not sent again', async () => {
+      const { emu, url, manager } = await emulatorWorld()
+      const call = driver.client(manager)
+      emu.inject('checkAddresses', { type: 'api-error', code: 'A108P001', status: 200 })
+      const send = () => call({ url: url + CHECK, body: JSON.stringify({ group }), headers: { 'content-type': 'application/json' } })
+      expect((await send()).json).toMatchObject({ code: 'A108P001' })
+      expect(emu.stats().requests.checkAddresses).toBe(2)
+      // Token 2 was refused within refusalBackoff (1 s) of replacing a refused token: the manager keeps it,
+      // so the refusal is the answer, with no second request carrying the same token.
+      expect((await send()).json).toMatchObject({ code: 'A108P001' })
+      expect(emu.stats().requests.checkAddresses).toBe(3)
+      expect(emu.stats().tokensIssued).toBe(2)
+    })
+
     it('a 401 without a body counts as an auth error too', async () => {
       const { emu, url, manager } = await emulatorWorld()
       const call = driver.client(manager)
