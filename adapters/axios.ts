@@ -394,7 +394,7 @@ function attachServiceToken(
       discardData(response.data)
       refused = response
       const renewing = Date.now()
-      const fresh = await tokenWithin(renewToken(policy, token, signalOf(config)), config, timeout)
+      const fresh = await tokenWithin(renewToken(policy, token, signalOf(config), response.status), config, timeout)
       restore(policy, config, before)
       placeInConfig(policy, config, fresh, before)
       spend(config, timeout, Date.now() - renewing)

@@ -3,10 +3,10 @@
  * knows no HTTP client.
  * @packageDocumentation
  */
-import { readyTokenOf } from '../ready-token.js'
+import { emitThrough, readyTokenOf, REPLAY, signalThrough } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
 import { copyText, discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
-import { answerRefuses } from './auth-error.js'
+import { answerRefuses, defaultIsAuthError } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
 import { placeToken } from './place.js'
@@ -21,10 +21,18 @@ function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Pro
   return (signal?.aborted === true ? undefined : readyTokenOf(policy.manager)) ?? policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
 }
 
-/** Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch). */
-function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined): Promise<string> {
+/**
+ * Reports the auth error (an answer of HTTP `status`), compare-and-invalidates the refused token, then
+ * gets the current one (a newer one, or a fresh fetch) for the resend. The resend is signalled when the
+ * token is at hand, in the caller's context: instrumentation marks the caller's active span there.
+ */
+async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined, status: number): Promise<string> {
+  const kind = status === 401 ? 'http-401' : policy.isAuthError === defaultIsAuthError ? 'body-code' : 'custom'
+  emitThrough(policy.manager, { type: 'auth-error', kind, status })
   policy.manager.invalidate(refused)
-  return policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+  const token = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+  signalThrough(policy.manager, REPLAY)
+  return token
 }
 
 function signalOf(call: Call): AbortSignal | undefined {
@@ -65,7 +73,7 @@ async function settle(policy: Policy, fetch: FetchLike, call: Call, token: strin
   const refused = answerRefuses(policy.isAuthError, response, text, call.url)
   if (refused === false || !(await refused)) return response
   discard(response)
-  return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal))
+  return sendFollowing(policy, fetch, call, await renewToken(policy, token, signal, response.status))
 }
 
 /** The whole exchange for a fetch input that gets a token. */
