@@ -2,6 +2,8 @@ import { context, metrics as globalMetrics, trace } from '@opentelemetry/api'
 import type { Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import axios from 'axios'
+import { attachServiceToken } from '../../adapters/axios.js'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
 import type { EmulatorOptions } from '../../src/emulator/index.js'
@@ -156,6 +158,33 @@ describe('instrument(manager): metrics and spans with the OTel SDK, against the 
       const plain = await inCallerSpan(sdk, check)
       expect(sdk.spans().find((span) => span.spanContext().spanId === plain.id)!.attributes).toEqual({})
       await expectNoSecrets(sdk, tokens)
+    })
+
+    it('through axios (on a loopback port): the replay sets resend_count on the caller span too', async () => {
+      const emu = createEmulator({ apps: { [APPID]: SECRET }, users: { u1: ['cfx:aa'] } })
+      const server = await emu.listen()
+      const manager = createTokenManager({ appid: APPID, secret: SECRET, baseUrl: server.url })
+      const sdk = createSdk()
+      const stop = instrument(manager, { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider })
+      const client = axios.create({ baseURL: server.url })
+      attachServiceToken(client, manager)
+      cleanups.push(async () => {
+        stop()
+        manager.close()
+        await sdk.shutdown()
+        await server.close()
+      })
+      const check = async (): Promise<number> => ((await client.post('/service/checkAddresses', { group: { u1: ['cfx:aa'] } })).data as { code: number }).code
+      expect(await check()).toBe(1000)
+      const first = manager.peek()!.token
+      emu.revokeAll()
+      const { code } = await inCallerSpan(sdk, check)
+      expect(code).toBe(1000)
+      expect(sdk.spans().find((span) => span.name === 'caller')!.attributes['http.request.resend_count']).toBe(1)
+      const metrics = await sdk.metrics()
+      expect(total(metrics, 'anyweb.token.auth_errors', { 'anyweb.token.auth_error.kind': 'body-code' })).toBe(1)
+      expect(total(metrics, 'anyweb.token.replays')).toBe(1)
+      await expectNoSecrets(sdk, [first, manager.peek()!.token])
     })
   })
 
