@@ -522,7 +522,6 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     invalidated = token
     void useStore('delete', () => store.delete(storeKey, token))
     emit({ type: 'token-invalidated', expiresAt })
-    if (observers.size !== 0) notify({ type: 'invalidation', outcome: 'matched' })
     return true
   }
 

@@ -22,8 +22,11 @@ type Signal =
   | { type: 'cache-answer'; waited: boolean }
   /** A refresh (one flight, shared by every caller) starts. */
   | { type: 'refresh'; cause: RefreshCause }
-  /** `invalidate()` threw the token away, found it was no longer current, or kept it (`fresh-token-refused`). */
-  | { type: 'invalidation'; outcome: 'matched' | 'stale' | 'kept' }
+  /**
+   * `invalidate()` found the token no longer current, or kept it (`fresh-token-refused`, reported once
+   * per step). One it threw away is the event `token-invalidated`.
+   */
+  | { type: 'invalidation'; outcome: 'stale' | 'kept' }
   /** An adapter is sending a refused request once more, with a renewed token, in the caller's context. */
   | { type: 'replay' }
   /** One store call failed (`store-error` is reported once per outage; this, every time). */

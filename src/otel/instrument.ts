@@ -44,6 +44,7 @@ interface InstrumentOptions {
 const HIT: Attributes = Object.freeze({ [ATTR.cacheResult]: 'hit' })
 const WAITED: Attributes = Object.freeze({ [ATTR.cacheResult]: 'waited' })
 const SUCCESS: Attributes = Object.freeze({ [ATTR.outcome]: 'success' })
+const MATCHED: Attributes = Object.freeze({ [ATTR.invalidation]: 'matched' })
 const CLOSED = { code: ErrorCode.Closed }
 
 /**
@@ -109,6 +110,8 @@ function instrument(manager: TokenManager, options: InstrumentOptions = {}): () 
         return endRequest(signal.error)
       case 'token-request-closed':
         return endRequest(CLOSED)
+      case 'token-invalidated':
+        return m.invalidations.add(1, MATCHED)
       case 'invalidation':
         return m.invalidations.add(1, { [ATTR.invalidation]: signal.outcome })
       case 'auth-error':
