@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 import { metrics, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
-import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api'
+import type { Attributes, MeterProvider, ObservableResult, Span, TracerProvider } from '@opentelemetry/api'
 import { ConfigurationError, ErrorCode } from '../errors.js'
 import { observeThrough } from '../ready-token.js'
 import type { RefreshCause, Signal } from '../ready-token.js'
@@ -40,7 +40,7 @@ interface InstrumentOptions {
   tracerProvider?: TracerProvider
 }
 
-/** Attribute sets made once: the cache answers are counted on the hot path, which then allocates nothing. */
+/** Attribute sets made once. */
 const HIT: Attributes = Object.freeze({ [ATTR.cacheResult]: 'hit' })
 const WAITED: Attributes = Object.freeze({ [ATTR.cacheResult]: 'waited' })
 const SUCCESS: Attributes = Object.freeze({ [ATTR.outcome]: 'success' })
@@ -74,6 +74,15 @@ function instrument(manager: TokenManager, options: InstrumentOptions = {}): () 
   let cause: RefreshCause = 'cold'
   /** The token request under way (attempts follow one another). */
   let open: { span: Span; startedAt: number } | undefined
+  // Cache answers come on the hot path, once per request: counted here, handed to the SDK at collection
+  // (an SDK counter's add costs several times the getToken() it would count).
+  let hits = 0
+  let waits = 0
+  const reportAnswers = (result: ObservableResult): void => {
+    result.observe(hits, HIT)
+    result.observe(waits, WAITED)
+  }
+  m.cacheAnswers.addCallback(reportAnswers)
 
   function startRequest(attempt: number): void {
     open?.span.end()
@@ -98,7 +107,9 @@ function instrument(manager: TokenManager, options: InstrumentOptions = {}): () 
   function observe(signal: Signal): void {
     switch (signal.type) {
       case 'cache-answer':
-        return m.cacheAnswers.add(1, signal.waited ? WAITED : HIT)
+        if (signal.waited) waits++
+        else hits++
+        return
       case 'refresh':
         cause = signal.cause
         return m.refreshes.add(1, { [ATTR.reason]: signal.cause })
@@ -129,6 +140,7 @@ function instrument(manager: TokenManager, options: InstrumentOptions = {}): () 
 
   const unobserve = observeThrough(manager, observe)
   if (unobserve === undefined) {
+    m.cacheAnswers.removeCallback(reportAnswers)
     throw new ConfigurationError('manager', 'Invalid argument `manager`: instrument(manager, options?) takes a manager made by createTokenManager().')
   }
   let stopped = false
@@ -136,6 +148,7 @@ function instrument(manager: TokenManager, options: InstrumentOptions = {}): () 
     if (stopped) return
     stopped = true
     unobserve()
+    m.cacheAnswers.removeCallback(reportAnswers)
     // A token request under way when stopped is not followed further: its span ends here.
     open?.span.end()
     open = undefined

@@ -3,7 +3,7 @@
  * them), made on one meter.
  * @packageDocumentation
  */
-import type { Counter, Histogram, Meter } from '@opentelemetry/api'
+import type { Counter, Histogram, Meter, ObservableCounter } from '@opentelemetry/api'
 
 /** Attribute names. Every value is one of a few fixed strings: low cardinality, never a token or a secret. */
 const ATTR = {
@@ -25,7 +25,8 @@ interface Instruments {
   requests: Counter
   requestDuration: Histogram
   refreshes: Counter
-  cacheAnswers: Counter
+  /** Asynchronous: answers are counted in plain numbers on the hot path and read at each collection. */
+  cacheAnswers: ObservableCounter
   invalidations: Counter
   replays: Counter
   authErrors: Counter
@@ -42,7 +43,7 @@ function createInstruments(meter: Meter): Instruments {
       advice: { explicitBucketBoundaries: DURATION_BUCKETS },
     }),
     refreshes: meter.createCounter('anyweb.token.refreshes', { unit: '{refresh}', description: 'Refreshes (one per flight, shared by every caller), by reason.' }),
-    cacheAnswers: meter.createCounter('anyweb.token.cache.answers', { unit: '{answer}', description: 'Tokens handed to callers: from the cache at once, or after waiting for a refresh.' }),
+    cacheAnswers: meter.createObservableCounter('anyweb.token.cache.answers', { unit: '{answer}', description: 'Tokens handed to callers: from the cache at once, or after waiting for a refresh.' }),
     invalidations: meter.createCounter('anyweb.token.invalidations', { unit: '{invalidation}', description: 'Calls of invalidate(), by outcome.' }),
     replays: meter.createCounter('anyweb.token.replays', { unit: '{request}', description: 'Requests an adapter sent once more with a renewed token after an auth error.' }),
     authErrors: meter.createCounter('anyweb.token.auth_errors', { unit: '{error}', description: 'Answers adapters took for a refusal of the token, by kind.' }),
