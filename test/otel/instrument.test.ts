@@ -8,7 +8,7 @@ import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
 import type { EmulatorOptions } from '../../src/emulator/index.js'
 import { createTokenManager, isServiceTokenError } from '../../src/index.js'
-import type { CommonManagerOptions, StoredToken, TokenManager, TokenStore } from '../../src/index.js'
+import type { CommonManagerOptions, StoredToken, TokenManager, TokenManagerEvent, TokenStore } from '../../src/index.js'
 import { instrument } from '../../src/otel/index.js'
 import { attributeSets, createSdk, total } from './sdk.js'
 import type { Sdk } from './sdk.js'
@@ -235,11 +235,41 @@ describe('instrument(manager): metrics and spans with the OTel SDK, against the 
     await expectNoSecrets(sdk, tokens)
   })
 
-  it('a stale invalidation (a token no longer current) is counted as stale and throws nothing away', async () => {
-    const { sdk, manager } = setUp()
+  it('refresh reasons: expired (the hard window, or past expiry) and forced (refresh())', async () => {
+    const { sdk, manager, advance } = setUp()
     await manager.getToken()
-    expect(manager.invalidate('an older token')).toBe(false)
-    expect(total(await sdk.metrics(), 'anyweb.token.invalidations', { 'anyweb.token.invalidation.outcome': 'stale' })).toBe(1)
+    advance(595_000) // 5 s before expiry: inside the 10 s expiry margin
+    await manager.getToken()
+    await manager.refresh()
+    advance(700_000) // past the expiry of the forced one: the manager still holds it, expired
+    await manager.getToken()
+    const metrics = await sdk.metrics()
+    expect(attributeSets(metrics, 'anyweb.token.refreshes').map((set) => set['anyweb.token.refresh.reason'])).toEqual(['cold', 'expired', 'forced'])
+    expect(total(metrics, 'anyweb.token.refreshes', { 'anyweb.token.refresh.reason': 'expired' })).toBe(2)
+    expect(total(metrics, 'anyweb.token.cache.answers', { 'anyweb.token.cache.result': 'waited' })).toBe(3)
+  })
+
+  it('the auth-error event reaches onEvent too (kind and status, nothing else)', async () => {
+    const events: TokenManagerEvent[] = []
+    const { check, emu } = setUp({ manager: { onEvent: (event) => events.push(event) } })
+    expect(await check()).toBe(1000)
+    emu.revokeAll()
+    expect(await check()).toBe(1000)
+    expect(events.filter((event) => event.type === 'auth-error')).toEqual([{ type: 'auth-error', kind: 'body-code', status: 200 }])
+  })
+
+  it('invalidations by outcome: matched, stale (a token no longer current), kept (a fresh token within refusalBackoff)', async () => {
+    const { sdk, manager } = setUp()
+    const first = await manager.getToken()
+    expect(manager.invalidate(first)).toBe(true)
+    expect(manager.invalidate(first)).toBe(false)
+    const second = await manager.getToken()
+    expect(manager.invalidate(second)).toBe(false) // refused moments after the first: kept (refusalBackoff)
+    const metrics = await sdk.metrics()
+    expect(total(metrics, 'anyweb.token.invalidations', { 'anyweb.token.invalidation.outcome': 'matched' })).toBe(1)
+    expect(total(metrics, 'anyweb.token.invalidations', { 'anyweb.token.invalidation.outcome': 'stale' })).toBe(1)
+    expect(total(metrics, 'anyweb.token.invalidations', { 'anyweb.token.invalidation.outcome': 'kept' })).toBe(1)
+    await expectNoSecrets(sdk, [first, second])
   })
 
   it('stop(): no data after it, the manager and adapters go on', async () => {
