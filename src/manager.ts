@@ -550,7 +550,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     peek,
     close,
     [Symbol.dispose]: close,
-    [READY_TOKEN]: { getToken, ready, emit, observe, signal: (signal) => void (observers.size !== 0 && notify(signal)) },
+    [READY_TOKEN]: { getToken, ready, emit, observe, signal: (signal) => observers.size !== 0 && notify(signal) },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

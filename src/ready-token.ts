@@ -46,7 +46,7 @@ interface ReadyToken {
   /** Adds an observer; the function returned removes it. */
   readonly observe: (observer: Observer) => () => void
   /** Tells the observers (adapters' internal signals); nothing when there are none. */
-  readonly signal: (signal: Signal) => void
+  readonly signal: (signal: Signal) => unknown
 }
 
 /** Signals without data, made once: telling them allocates nothing. */
@@ -65,10 +65,8 @@ function createObservers(): { observers: ReadonlySet<Observer>; observe: ReadyTo
   return {
     observers,
     observe(observer) {
-      // Each observation is its own entry, so one instrumentation can be stopped while another goes on.
-      const entry: Observer = (signal) => observer(signal)
-      observers.add(entry)
-      return () => void observers.delete(entry)
+      observers.add(observer)
+      return () => void observers.delete(observer)
     },
     notify(signal) {
       for (const observer of observers) {
