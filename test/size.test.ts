@@ -21,7 +21,7 @@ const ENTRIES: Record<string, { code: string; budget: number }> = {
   'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_530 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_000 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 3_900 },
-  otel: { code: "export * from './src/otel/index.ts'", budget: 2_070 },
+  otel: { code: "export * from './src/otel/index.ts'", budget: 2_125 },
 }
 
 async function gzippedSize(code: string): Promise<number> {
