@@ -11,6 +11,7 @@ export default defineConfig([
       'openapi-fetch': 'adapters/openapi-fetch.ts',
       emulator: 'src/emulator/index.ts',
       redis: 'src/redis-store.ts',
+      otel: 'src/otel/index.ts',
     },
     // Shared chunks in both formats: one copy of the error classes, so `instanceof` holds across entries.
     splitting: true,
@@ -19,7 +20,7 @@ export default defineConfig([
     sourcemap: true,
     target: 'es2022',
     platform: 'neutral',
-    external: ['axios', 'ky', 'openapi-fetch'],
+    external: ['axios', 'ky', 'openapi-fetch', '@opentelemetry/api'],
   },
   {
     // The command line: Node only, behind its own entry.

@@ -393,7 +393,7 @@ function attachServiceToken(
       if (verdict === false || (verdict !== true && !(await verdict))) return passOn(response, error)
       refused = response
       const renewing = Date.now()
-      const fresh = await tokenWithin(renewToken(policy, token, signalOf(config)), config, timeout)
+      const fresh = await tokenWithin(renewToken(policy, token, signalOf(config), response.status), config, timeout)
       if (fresh === undefined) return passOn(response, error)
       discardData(response.data)
       restore(policy, config, before)

@@ -78,7 +78,7 @@ function report(result: ScenarioResult): void {
  * run). A folder outside this checkout needs what a build imports: a `node_modules` link to this one's
  * and a `package.json` of `{"type":"module"}`.
  */
-function built<T>(entry: 'index' | 'fetch' | 'axios' | 'ky' | 'openapi-fetch' | 'emulator' | 'redis'): Promise<T> {
+function built<T>(entry: 'index' | 'fetch' | 'axios' | 'ky' | 'openapi-fetch' | 'emulator' | 'redis' | 'otel'): Promise<T> {
   const folder = process.env['BENCH_DIST']
   const url = folder === undefined ? new URL(`../dist/${entry}.js`, import.meta.url) : pathToFileURL(resolve(folder, `${entry}.js`))
   return import(url.href) as Promise<T>

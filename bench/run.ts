@@ -12,7 +12,7 @@ import { fixed, machine, runJsonChild } from './lib.js'
 import type { ScenarioResult } from './lib.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const scenarios = ['hot-path', 'herd', 'refresh-ahead', 'memory', 'cross-process', 'allocation'] as const
+const scenarios = ['hot-path', 'herd', 'refresh-ahead', 'memory', 'cross-process', 'allocation', 'otel'] as const
 const quick = process.argv.includes('--quick')
 const only = quick ? 'hot-path' : process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 // The scenario children inherit it.

@@ -23,6 +23,7 @@ export {
 export type { ServiceTokenErrorOptions, TokenRequestErrorOptions } from './errors.js'
 export type {
   AnyWebManagerOptions,
+  AuthErrorKind,
   Awaitable,
   CommonManagerOptions,
   FetchLike,

@@ -3,7 +3,7 @@ import { ErrorCode, InvalidResponseError, isServiceTokenError, ServiceTokenError
 import { resolveOptions } from './options.js'
 import { isRecord, MAX_TIMER_MS, pause, tokenFault } from './util.js'
 import type { Resolved } from './options.js'
-import { READY_TOKEN } from './ready-token.js'
+import { causeOf, createObservers, HIT, LOCK_WAIT, READY_TOKEN, REQUEST_CLOSED, WAITED } from './ready-token.js'
 import type { ReadyToken } from './ready-token.js'
 import type {
   GetTokenOptions,
@@ -11,6 +11,7 @@ import type {
   RefreshReason,
   StoredToken,
   TokenManager,
+  TokenManagerEvent,
   TokenManagerOptions,
   TokenSnapshot,
 } from './types.js'
@@ -128,7 +129,13 @@ function closedError(): ServiceTokenError {
  */
 function createTokenManager(options: TokenManagerOptions): TokenManager {
   const config: Resolved = resolveOptions(options)
-  const { now, random, emit, store, storeKey, retry, refusalBackoff } = config
+  const { now, random, store, storeKey, retry, refusalBackoff } = config
+  // Instrumentation observes through READY_TOKEN; unobserved, each point below costs one size check.
+  const { observers, observe, notify } = createObservers()
+  const emit = (event: TokenManagerEvent): void => {
+    config.emit(event)
+    if (observers.size !== 0) notify(event)
+  }
   const source = config.source ?? anywebSource(config.anyweb!, now)
 
   let entry: Entry | undefined
@@ -274,6 +281,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     } catch (error) {
       if (passThrough(error)) throw error
       if (lifecycle.signal.aborted) return undefined
+      if (observers.size !== 0) notify({ type: 'store-failure', operation, error })
       if (!storeFailing) {
         storeFailing = true
         emit({ type: 'store-error', operation, error })
@@ -315,7 +323,10 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
         return token
       } catch (caught) {
         const error = caught as ServiceTokenError
-        if (error.code === ErrorCode.Closed) throw error
+        if (error.code === ErrorCode.Closed) {
+          if (observers.size !== 0) notify(REQUEST_CLOSED)
+          throw error
+        }
         if (!error.retryable) {
           cooldownUntil = now() + config.cooldown
           finalError = error
@@ -372,7 +383,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       try {
         shared = await useStore(
           'refresh',
-          async () => checkStored(await coordinate(storeKey, { fetch, isFresh, signal: closing.signal })),
+          async () => checkStored(await coordinate(storeKey, { fetch, isFresh, signal: closing.signal, onLockWait })),
           (error) => failed.includes(error),
           refreshLimit,
         )
@@ -394,7 +405,12 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     return adopt(token)
   }
 
+  const onLockWait = (): void => {
+    if (observers.size !== 0) notify(LOCK_WAIT)
+  }
+
   function startFlight(reason: RefreshReason): Flight {
+    if (observers.size !== 0) notify({ type: 'refresh', cause: causeOf(reason, entry !== undefined, invalidated !== undefined) })
     // `close()` ends the flight (and releases its waiters) whatever the source or the store still do.
     const promise = untilAborted(runFlight(reason), lifecycle.signal)
     const current: Flight = { promise }
@@ -420,6 +436,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function join(reason: RefreshReason, signal: AbortSignal | undefined): Promise<string> {
     const current = flight ?? startFlight(reason)
+    if (observers.size !== 0) notify(WAITED)
     return untilAborted(
       current.promise.then((fresh) => fresh.token, tokenOrThrow),
       signal,
@@ -452,7 +469,10 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (signal?.aborted) return Promise.reject(signal.reason)
     const at = now()
     const ready = readyToken(at)
-    if (ready !== undefined) return Promise.resolve(ready)
+    if (ready !== undefined) {
+      if (observers.size !== 0) notify(HIT)
+      return Promise.resolve(ready)
+    }
     if (entry !== undefined && at < entry.expiresAt) return join('expiring', signal)
     if (blockedAt(at)) return Promise.reject(at < cooldownUntil ? finalError : lastError)
     return join('missing', signal)
@@ -481,7 +501,10 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   function invalidate(token: string): boolean {
-    if (entry === undefined || entry.token !== token) return false
+    if (entry === undefined || entry.token !== token) {
+      if (observers.size !== 0) notify({ type: 'invalidation', outcome: 'stale' })
+      return false
+    }
     const at = now()
     // Only a token asked for after the last invalidation says the API refuses fresh tokens; an older one
     // (say, from a refresh ahead under way when every token was revoked) may go at once.
@@ -493,6 +516,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
           reportedRefusals = refusals
           emit({ type: 'fresh-token-refused', refusals: refusals + 1, retryInMs: hold - age })
         }
+        if (observers.size !== 0) notify({ type: 'invalidation', outcome: 'kept' })
         return false
       }
       refusals++
@@ -504,6 +528,13 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     void useStore('delete', () => store.delete(storeKey, token))
     emit({ type: 'token-invalidated', expiresAt })
     return true
+  }
+
+  /** `readyToken` for adapters: what `getToken` would resolve with at once, without its promise. */
+  function ready(): string | undefined {
+    const token = lifecycle.signal.aborted ? undefined : readyToken(now())
+    if (token !== undefined && observers.size !== 0) notify(HIT)
+    return token
   }
 
   function peek(): TokenSnapshot | undefined {
@@ -524,7 +555,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     peek,
     close,
     [Symbol.dispose]: close,
-    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())), emit },
+    [READY_TOKEN]: { getToken, ready, emit, observe, signal: (signal) => observers.size !== 0 && notify(signal) },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

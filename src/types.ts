@@ -47,6 +47,8 @@ interface RefreshCoordination {
   isFresh(stored: StoredToken): boolean
   /** Aborted when the manager closes: stop waiting. */
   signal: AbortSignal
+  /** Call it when another manager holds the lock and this one starts waiting for its token (for metrics). */
+  onLockWait?(): void
 }
 
 /** The store operations, as named in `store-error` and `store-recovered` events. */
@@ -91,6 +93,12 @@ type RefreshReason =
   | 'expiring'
   /** `refresh()` was called. */
   | 'forced'
+
+/**
+ * Why an adapter took an answer for a refusal of the token: HTTP 401; AnyWeb's `code: "A108P001"` in a
+ * JSON body (with another status); or a custom `isAuthError` said so (with another status).
+ */
+type AuthErrorKind = 'http-401' | 'body-code' | 'custom'
 
 /** Events the manager reports through `onEvent`. They never carry a token or a secret. */
 type TokenManagerEvent =
@@ -140,6 +148,17 @@ type TokenManagerEvent =
   | { type: 'store-error'; operation: StoreOperation; error: unknown }
   /** The store answered again after a `store-error`. */
   | { type: 'store-recovered'; operation: StoreOperation }
+  | {
+      /**
+       * An adapter's request was answered with an auth error: the token it carried is invalidated
+       * (compare-and-invalidate) and the request is sent once more with the current token. Not reported
+       * for a request that cannot be sent again (a stream body), nor for the answer to the resend.
+       */
+      type: 'auth-error'
+      kind: AuthErrorKind
+      /** The HTTP status of the answer. */
+      status: number
+    }
   | {
       /**
        * An adapter sent a request without a token because its origin is not one the token may go to, and
@@ -371,6 +390,7 @@ interface TokenManager {
 
 export type {
   AnyWebManagerOptions,
+  AuthErrorKind,
   Awaitable,
   CommonManagerOptions,
   FetchLike,

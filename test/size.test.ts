@@ -5,22 +5,23 @@ import { root } from './helpers/processes.js'
 
 /**
  * What each entry costs a user who bundles it: minified, gzipped, with the peer dependencies (axios,
- * ky) and openapi-fetch left out. Budgets are bytes, set to what the entries measure plus under 1 %: a
+ * ky, @opentelemetry/api) and openapi-fetch left out. Budgets are bytes, set to what the entries measure plus under 1 %: a
  * change that grows an entry past its budget fails here and must either shrink or raise the budget on
  * purpose (and update the table in docs/performance.md).
  */
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 12_650,
+    budget: 13_100,
   },
-  core: { code: "export * from './src/index.ts'", budget: 7_300 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_400 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 5_650 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_400 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_100 },
+  core: { code: "export * from './src/index.ts'", budget: 7_640 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_550 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 5_830 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_570 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_530 },
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_000 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 3_900 },
+  otel: { code: "export * from './src/otel/index.ts'", budget: 2_125 },
 }
 
 async function gzippedSize(code: string): Promise<number> {
@@ -31,7 +32,7 @@ async function gzippedSize(code: string): Promise<number> {
     format: 'esm',
     platform: 'neutral',
     target: 'es2022',
-    external: ['axios', 'ky', 'openapi-fetch', 'node:*'],
+    external: ['axios', 'ky', 'openapi-fetch', '@opentelemetry/api', 'node:*'],
     write: false,
     logLevel: 'silent',
   })

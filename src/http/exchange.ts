@@ -3,10 +3,10 @@
  * knows no HTTP client.
  * @packageDocumentation
  */
-import { readyTokenOf } from '../ready-token.js'
+import { emitThrough, readyTokenOf, REPLAY, signalThrough } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
 import { copyText, discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
-import { answerRefuses } from './auth-error.js'
+import { answerRefuses, defaultIsAuthError } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
 import { placeToken } from './place.js'
@@ -22,14 +22,20 @@ function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Pro
 }
 
 /**
- * Compare-and-invalidate the refused token, then get the current one (a newer one, or a fresh fetch);
- * `undefined` when the manager kept the refused token (the API refuses fresh tokens too, see
- * `refusalBackoff`): sending it again would only be refused again.
+ * Reports the auth error (an answer of HTTP `status`), compare-and-invalidates the refused token, then
+ * gets the current one (a newer one, or a fresh fetch) for the resend; `undefined` when the manager kept
+ * the refused token (the API refuses fresh tokens too, see `refusalBackoff`): sending it again would
+ * only be refused again. The resend is signalled when the token is at hand, in the caller's context:
+ * instrumentation marks the caller's active span there.
  */
-async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined, status: number): Promise<string | undefined> {
+  const kind = status === 401 ? 'http-401' : policy.isAuthError === defaultIsAuthError ? 'body-code' : 'custom'
+  emitThrough(policy.manager, { type: 'auth-error', kind, status })
   const dropped = policy.manager.invalidate(refused)
-  const current = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
-  return !dropped && current === refused ? undefined : current
+  const token = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
+  if (!dropped && token === refused) return undefined
+  signalThrough(policy.manager, REPLAY)
+  return token
 }
 
 function signalOf(call: Call): AbortSignal | undefined {
@@ -70,7 +76,7 @@ async function settle(policy: Policy, fetch: FetchLike, call: Call, token: strin
   const { response, text } = await inspectAnswer(answer, policy.answer, signal)
   const refused = answerRefuses(policy.isAuthError, response, text, call.url)
   if (refused === false || !(await refused)) return response
-  const renewed = await renewToken(policy, token, signal)
+  const renewed = await renewToken(policy, token, signal, response.status)
   if (renewed === undefined) return response
   discard(response)
   return sendFollowing(policy, fetch, call, renewed)

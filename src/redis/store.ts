@@ -169,7 +169,7 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
     void command(['PUBLISH', `${prefix}wake`, JSON.stringify([key, raw])], undefined).catch(ignore)
   }
 
-  async function refresh(key: string, { fetch, isFresh, signal }: RefreshCoordination): Promise<StoredToken> {
+  async function refresh(key: string, { fetch, isFresh, signal, onLockWait }: RefreshCoordination): Promise<StoredToken> {
     const lockKey = `${prefix}${key}:lock`
     await wake.subscribe()
     while (!signal.aborted) {
@@ -192,6 +192,7 @@ function redisStore(client: RedisClientLike, options?: RedisStoreOptions): Redis
         }
       }
       // Another process is refreshing: wait for its token, or for its lock to go (then try to take it).
+      onLockWait?.()
       for (;;) {
         const armed = wake.arm(key)
         try {
