@@ -11,6 +11,7 @@ export default defineConfig([
       'openapi-fetch': 'adapters/openapi-fetch.ts',
       emulator: 'src/emulator/index.ts',
       redis: 'src/redis-store.ts',
+      presets: 'src/presets/index.ts',
     },
     // Shared chunks in both formats: one copy of the error classes, so `instanceof` holds across entries.
     splitting: true,

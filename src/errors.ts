@@ -27,6 +27,15 @@ const ErrorCode = {
   Credentials: 'ERR_ANYWEB_CREDENTIALS',
   /** AnyWeb answered another error code. Retried unless the source said otherwise. */
   Api: 'ERR_ANYWEB_API',
+  /**
+   * A platform other than AnyWeb (a preset) refused to issue a token to this app: wrong, missing or
+   * frozen id or secret, or a caller IP not on its allow-list. Final: not retried, cooldown applies.
+   */
+  PlatformCredentials: 'ERR_PLATFORM_CREDENTIALS',
+  /** A platform's daily quota of token requests is used up (e.g. WeChat 45009). Final until it resets. */
+  PlatformQuota: 'ERR_PLATFORM_QUOTA',
+  /** A platform answered another error code (busy, rate limited, …). Retried with backoff. */
+  PlatformApi: 'ERR_PLATFORM_API',
   /** A custom token source threw something that is not one of this library's errors. Retried. */
   Source: 'ERR_TOKEN_SOURCE',
   /** The manager was closed; it serves no more tokens. */
@@ -203,6 +212,42 @@ class AnyWebApiError extends ServiceTokenError {
 }
 
 /**
+ * A platform other than AnyWeb (see the presets) answered the token request with one of its error codes:
+ * `ERR_PLATFORM_CREDENTIALS` and `ERR_PLATFORM_QUOTA` are final (cooldown), `ERR_PLATFORM_API` retried.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof PlatformApiError && error.platform === 'wechat') console.error(error.serverCode) // e.g. "40125"
+ * ```
+ */
+class PlatformApiError extends ServiceTokenError {
+  /** The preset's name, e.g. `"wechat"` or `"feishu"`. */
+  readonly platform: string
+  /** The platform's own code as text, e.g. `"40125"` or `"invalidClientIdOrSecret"`. */
+  readonly serverCode: string
+  /** The platform's human-readable message (redacted). */
+  readonly serverMessage: string
+  /** The HTTP status of the response. */
+  readonly status: number | undefined
+  /** The delay the server asked for with `Retry-After`, in milliseconds. */
+  readonly retryAfterMs: number | undefined
+
+  constructor(
+    code: typeof ErrorCode.PlatformCredentials | typeof ErrorCode.PlatformQuota | typeof ErrorCode.PlatformApi,
+    message: string,
+    details: TokenRequestErrorOptions & { platform: string; serverCode: string; serverMessage: string },
+  ) {
+    super(code, message, details)
+    this.name = 'PlatformApiError'
+    this.platform = details.platform
+    this.serverCode = details.serverCode
+    this.serverMessage = details.serverMessage
+    this.status = details.status
+    this.retryAfterMs = details.retryAfterMs
+  }
+}
+
+/**
  * Whether `value` is an error of this library (of any subclass), optionally with a given code.
  *
  * @example
@@ -220,6 +265,7 @@ export {
   ErrorCode,
   InvalidResponseError,
   isServiceTokenError,
+  PlatformApiError,
   ServiceTokenError,
   TokenRequestError,
 }

@@ -17,6 +17,7 @@ export {
   ErrorCode,
   InvalidResponseError,
   isServiceTokenError,
+  PlatformApiError,
   ServiceTokenError,
   TokenRequestError,
 } from './errors.js'
@@ -43,3 +44,4 @@ export type {
   TokenSourceContext,
   TokenStore,
 } from './types.js'
+export type { TokenProtocol } from './presets/protocol.js'

@@ -519,7 +519,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     peek,
     close,
     [Symbol.dispose]: close,
-    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())), emit },
+    [READY_TOKEN]: { getToken, ready: () => (lifecycle.signal.aborted ? undefined : readyToken(now())), emit, protocol: config.protocol },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

@@ -1,3 +1,5 @@
+import { anywebProtocol } from './presets/protocol.js'
+import type { TokenProtocol } from './presets/protocol.js'
 import type { TokenManager, TokenManagerEvent } from './types.js'
 
 /**
@@ -13,6 +15,8 @@ interface ReadyToken {
   readonly getToken: TokenManager['getToken']
   readonly ready: () => string | undefined
   readonly emit: (event: TokenManagerEvent) => void
+  /** The manager's platform protocol: the adapters' default placement and auth-error rule. */
+  readonly protocol: TokenProtocol
 }
 
 /**
@@ -30,5 +34,10 @@ function emitThrough(manager: TokenManager, event: TokenManagerEvent): void {
   ;(manager as { [READY_TOKEN]?: ReadyToken })[READY_TOKEN]?.emit(event)
 }
 
-export { emitThrough, READY_TOKEN, readyTokenOf }
+/** The protocol of `manager`'s platform; AnyWeb's for a manager not made by `createTokenManager`. */
+function protocolOf(manager: TokenManager): TokenProtocol {
+  return (manager as { [READY_TOKEN]?: ReadyToken })[READY_TOKEN]?.protocol ?? anywebProtocol
+}
+
+export { emitThrough, protocolOf, READY_TOKEN, readyTokenOf }
 export type { ReadyToken }

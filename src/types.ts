@@ -1,4 +1,5 @@
 import type { ServiceTokenError } from './errors.js'
+import type { TokenProtocol } from './presets/protocol.js'
 
 /** A value or a promise of it. */
 type Awaitable<T> = T | Promise<T>
@@ -299,6 +300,7 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
    */
   dangerouslyAllowBrowser?: boolean
   source?: never
+  protocol?: never
 }
 
 /** Options for a manager of tokens from any provider. */
@@ -310,6 +312,11 @@ interface SourceManagerOptions extends CommonManagerOptions {
    * without it, adapters need an explicit `origins` option.
    */
   baseUrl?: string
+  /**
+   * The platform's token protocol, which the adapters take as their defaults (presets set it).
+   * @default AnyWeb's: body field `serviceToken`, refused with `code: "A108P001"`
+   */
+  protocol?: TokenProtocol
   appid?: never
   secret?: never
   fetch?: never

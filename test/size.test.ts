@@ -12,15 +12,16 @@ import { root } from './helpers/processes.js'
 const ENTRIES: Record<string, { code: string; budget: number }> = {
   'core + fetch adapter': {
     code: "export { createTokenManager } from './src/index.ts'; export { withServiceToken } from './adapters/fetch.ts'",
-    budget: 12_650,
+    budget: 13_130,
   },
-  core: { code: "export * from './src/index.ts'", budget: 7_300 },
-  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_400 },
-  axios: { code: "export * from './adapters/axios.ts'", budget: 5_650 },
-  ky: { code: "export * from './adapters/ky.ts'", budget: 6_400 },
-  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_100 },
-  emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_000 },
+  core: { code: "export * from './src/index.ts'", budget: 7_860 },
+  fetch: { code: "export * from './adapters/fetch.ts'", budget: 6_640 },
+  axios: { code: "export * from './adapters/axios.ts'", budget: 5_920 },
+  ky: { code: "export * from './adapters/ky.ts'", budget: 6_660 },
+  'openapi-fetch': { code: "export * from './adapters/openapi-fetch.ts'", budget: 13_550 },
+  emulator: { code: "export * from './src/emulator/index.ts'", budget: 8_050 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 3_900 },
+  presets: { code: "export * from './src/presets/index.ts'", budget: 6_660 },
 }
 
 async function gzippedSize(code: string): Promise<number> {
