@@ -36,6 +36,8 @@ const PLATFORM: Platform = {
     expiresField: 'expireIn',
     codes: {
       invalidClientIdOrSecret: ['credentials', 'the appKey or appSecret is invalid'],
+      MissingappKey: ['credentials', 'the appKey is missing'],
+      MissingappSecret: ['credentials', 'the appSecret is missing'],
       'Forbidden.AccessDenied.IpNotInWhiteList': ['credentials', 'the caller’s IP is not on the app’s allow-list'],
       'Throttling.Api': ['busy', 'the API rate limit is reached'],
     },
