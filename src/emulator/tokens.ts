@@ -62,7 +62,7 @@ function createTokenRegistry({ now, tokenTtl, signingKey, reissue }: TokenRegist
   /** The app's current token again, when the policy says so. */
   const again = async (latest: TokenRecord | undefined, at: number): Promise<Grant | undefined> => {
     if (latest === undefined || !usable(latest, at)) return undefined
-    if (reissue.policy === 'reuse' && latest.expiresAtMs - at > reissue.renewWithinMs) {
+    if (reissue.policy === 'reuse' && latest.expiresAtMs - at >= reissue.renewWithinMs) {
       return { token: await latest.token, expiresIn: Math.max(1, Math.floor((latest.expiresAtMs - at) / 1000)) }
     }
     if (reissue.policy === 'extend') {
