@@ -179,41 +179,9 @@ class InvalidResponseError extends ServiceTokenError {
 }
 
 /**
- * AnyWeb answered with an error envelope (`code` a string such as `"A108P004"`). Credential codes
- * (A108P002–A108P005) carry `code: "ERR_ANYWEB_CREDENTIALS"` and are final; others `"ERR_ANYWEB_API"`.
- *
- * @example
- * ```ts
- * if (error instanceof AnyWebApiError && error.serverCode === 'A108P004') console.error('wrong secret')
- * ```
- */
-class AnyWebApiError extends ServiceTokenError {
-  /** AnyWeb's own code, e.g. `"A108P004"`. */
-  readonly serverCode: string
-  /** AnyWeb's human-readable message. */
-  readonly serverMessage: string
-  /** The HTTP status of the response. */
-  readonly status: number | undefined
-  /** The delay the server asked for with `Retry-After`, in milliseconds. */
-  readonly retryAfterMs: number | undefined
-
-  constructor(
-    code: typeof ErrorCode.Credentials | typeof ErrorCode.Api,
-    message: string,
-    details: TokenRequestErrorOptions & { serverCode: string; serverMessage: string },
-  ) {
-    super(code, message, details)
-    this.name = 'AnyWebApiError'
-    this.serverCode = details.serverCode
-    this.serverMessage = details.serverMessage
-    this.status = details.status
-    this.retryAfterMs = details.retryAfterMs
-  }
-}
-
-/**
- * A platform other than AnyWeb (see the presets) answered the token request with one of its error codes:
- * `ERR_PLATFORM_CREDENTIALS` and `ERR_PLATFORM_QUOTA` are final (cooldown), `ERR_PLATFORM_API` retried.
+ * A platform answered the token request with one of its error codes. For the presets' platforms
+ * `ERR_PLATFORM_CREDENTIALS` and `ERR_PLATFORM_QUOTA` are final (cooldown), `ERR_PLATFORM_API` retried;
+ * AnyWeb's are {@link AnyWebApiError}s, a subclass, with their own codes.
  *
  * @example
  * ```ts
@@ -221,7 +189,7 @@ class AnyWebApiError extends ServiceTokenError {
  * ```
  */
 class PlatformApiError extends ServiceTokenError {
-  /** The preset's name, e.g. `"wechat"` or `"feishu"`. */
+  /** The platform, e.g. `"anyweb"`, `"wechat"` or `"feishu"` (the preset's name). */
   readonly platform: string
   /** The platform's own code as text, e.g. `"40125"` or `"invalidClientIdOrSecret"`. */
   readonly serverCode: string
@@ -233,7 +201,12 @@ class PlatformApiError extends ServiceTokenError {
   readonly retryAfterMs: number | undefined
 
   constructor(
-    code: typeof ErrorCode.PlatformCredentials | typeof ErrorCode.PlatformQuota | typeof ErrorCode.PlatformApi,
+    code:
+      | typeof ErrorCode.PlatformCredentials
+      | typeof ErrorCode.PlatformQuota
+      | typeof ErrorCode.PlatformApi
+      | typeof ErrorCode.Credentials
+      | typeof ErrorCode.Api,
     message: string,
     details: TokenRequestErrorOptions & { platform: string; serverCode: string; serverMessage: string },
   ) {
@@ -244,6 +217,27 @@ class PlatformApiError extends ServiceTokenError {
     this.serverMessage = details.serverMessage
     this.status = details.status
     this.retryAfterMs = details.retryAfterMs
+  }
+}
+
+/**
+ * AnyWeb answered with an error envelope (`code` a string such as `"A108P004"`). Credential codes
+ * (A108P002–A108P005) carry `code: "ERR_ANYWEB_CREDENTIALS"` and are final; others `"ERR_ANYWEB_API"`.
+ * A {@link PlatformApiError} whose `platform` is `"anyweb"`.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof AnyWebApiError && error.serverCode === 'A108P004') console.error('wrong secret')
+ * ```
+ */
+class AnyWebApiError extends PlatformApiError {
+  constructor(
+    code: typeof ErrorCode.Credentials | typeof ErrorCode.Api,
+    message: string,
+    details: TokenRequestErrorOptions & { serverCode: string; serverMessage: string },
+  ) {
+    super(code, message, { ...details, platform: 'anyweb' })
+    this.name = 'AnyWebApiError'
   }
 }
 

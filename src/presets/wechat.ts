@@ -19,13 +19,12 @@ interface WechatPresetOptions extends PresetCommonOptions {
   secret: string
 }
 
+/** The fields of every Tencent token answer (WeChat's and WeCom's). */
+const TENCENT_FIELDS = { codeField: 'errcode', messageField: 'errmsg', okCode: 0, tokenField: 'access_token', expiresField: 'expires_in' } as const
+
 /** WeChat's token errors, shared by `/cgi-bin/token` and `/cgi-bin/stable_token`. */
 const WECHAT_ANSWER: AnswerShape = {
-  codeField: 'errcode',
-  messageField: 'errmsg',
-  okCode: 0,
-  tokenField: 'access_token',
-  expiresField: 'expires_in',
+  ...TENCENT_FIELDS,
   codes: {
     '-1': ['busy', 'the system is busy'],
     '40001': ['credentials', 'the AppSecret is wrong or not this appid’s'],
@@ -91,5 +90,5 @@ function wechat(options: WechatPresetOptions): PresetOptions {
   return presetOptions(PLATFORM, options)
 }
 
-export { WECHAT, wechat, wechatProtocol }
+export { TENCENT_FIELDS, WECHAT, wechat, wechatProtocol }
 export type { WechatPresetOptions }

@@ -1,5 +1,6 @@
 import { authErrorRule } from '../http/auth-error.js'
 import { presetOptions } from './platform.js'
+import { TENCENT_FIELDS } from './wechat.js'
 import type { Platform, PresetCommonOptions, PresetOptions } from './platform.js'
 
 /**
@@ -25,16 +26,12 @@ const PLATFORM: Platform = {
   idOption: 'corpid',
   secretOption: 'corpsecret',
   protocol: Object.freeze({
-    placement: Object.freeze({ in: 'query', name: 'access_token' }),
-    isAuthError: authErrorRule({ field: 'errcode', codes: [40014, 42001], statuses: [200] }),
+    placement: Object.freeze({ in: 'query', name: TENCENT_FIELDS.tokenField }),
+    isAuthError: authErrorRule({ field: TENCENT_FIELDS.codeField, codes: [40014, 42001], statuses: [200] }),
     tokenPath: '/cgi-bin/gettoken',
   }),
   answer: {
-    codeField: 'errcode',
-    messageField: 'errmsg',
-    okCode: 0,
-    tokenField: 'access_token',
-    expiresField: 'expires_in',
+    ...TENCENT_FIELDS,
     codes: {
       '-1': ['busy', 'the system is busy'],
       '40001': ['credentials', 'the corpsecret is invalid'],
