@@ -261,6 +261,9 @@ function createEmulator(options?: EmulatorOptions): Emulator {
         throw new ConfigurationError('endpoint', `Invalid fault endpoint ${JSON.stringify(endpoint)}: expected 'serviceToken', 'checkAddresses' or 'all'.`)
       }
       const resolved = resolveFault(endpoint, fault, config.tokenTtl)
+      if (resolved.type === 'bad-grant' && config.profile !== 'anyweb') {
+        throw new ConfigurationError('fault.type', `a bad-grant fault is an AnyWeb answer; the '${config.profile}' profile does not serve one.`)
+      }
       const remaining = resolveTimes(injectOptions)
       faults.push({ endpoint, fault: resolved, remaining })
     },

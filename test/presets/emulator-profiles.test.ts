@@ -157,4 +157,19 @@ describe('dingtalk: the same token, its expiry extended', () => {
 it('rejects an unknown profile and reissue policy by name', () => {
   expect(() => createEmulator({ profile: 'weixin' as never })).toThrow(ConfigurationError)
   expect(() => createEmulator({ reissue: { policy: 'reuse', graceMs: 1 } as never })).toThrow(/reissue\.graceMs/)
+  expect(() => createEmulator({ profile: 'wecom' }).inject('serviceToken', { type: 'bad-grant', kind: 'empty-token' })).toThrow(/AnyWeb answer/)
+})
+
+it('an api-error fault answers in the profile’s error shape', async () => {
+  const emu = createEmulator({ profile: 'wechat', apps: APPS })
+  emu.inject('serviceToken', { type: 'api-error', code: '45009', message: 'quota' }, { times: 1 })
+  const answer = await emu.fetch('/cgi-bin/token?grant_type=client_credential&appid=app&secret=secret')
+  expect(answer.status).toBe(200)
+  expect(await answer.json()).toEqual({ errcode: 45009, errmsg: 'quota' })
+  const feishu = createEmulator({ profile: 'feishu', apps: APPS })
+  feishu.inject('checkAddresses', { type: 'api-error', code: '99991663' }, { times: 1 })
+  const refused = await feishu.fetch('/open-apis/tenant/v2/tenant/query')
+  expect(refused.status).toBe(400)
+  expect(await refused.json()).toMatchObject({ code: 99991663 })
+  expect(feishu.stats().authFailures).toBe(1)
 })

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { authErrorRule } from '../../src/http/auth-error.js'
 import { createTokenManager, isServiceTokenError } from '../../src/index.js'
 import type { TokenStore } from '../../src/index.js'
-import { anyweb } from '../../src/presets/index.js'
+import { anyweb, dingtalk, feishu, wechat, wechatStable, wecom } from '../../src/presets/index.js'
 import type { TokenProtocol } from '../../src/presets/index.js'
 import { createEmulator } from '../../src/emulator/index.js'
 import { drivers } from '../helpers/adapter-drivers.js'
@@ -91,4 +91,23 @@ describe('the anyweb preset', () => {
     expect(() => createTokenManager({ source: countingSource().source, protocol: { ...protocol, tokenPath: 'auth' } })).toThrow(/tokenPath/)
     expect(() => createTokenManager({ source: countingSource().source, protocol: { ...protocol, isAuthError: 1 as never } })).toThrow(/isAuthError/)
   })
+})
+
+it('each preset keys its store by platform, origin and app: a store shared by platforms never mixes tokens', () => {
+  const baseUrl = 'http://127.0.0.1:8787'
+  const keys = [
+    anyweb({ appid: 'a1', secret: 's', baseUrl }),
+    wechat({ appid: 'a1', secret: 's', baseUrl }),
+    wechatStable({ appid: 'a1', secret: 's', baseUrl }),
+    wecom({ corpid: 'a1', corpsecret: 's', baseUrl }),
+    feishu({ appId: 'a1', appSecret: 's', baseUrl }),
+    feishu({ appId: 'a1', appSecret: 's', baseUrl, kind: 'app' }),
+    dingtalk({ appKey: 'a1', appSecret: 's', baseUrl }),
+  ].map((options) => options.storeKey)
+  expect(new Set(keys).size).toBe(keys.length)
+  expect(keys[1]).toBe('wechat:http://127.0.0.1:8787:a1')
+  expect(wechat({ appid: 'a1', secret: 's' }).storeKey).toBe('wechat:https://api.weixin.qq.com:a1')
+  expect(() => wecom({ corpid: 'a1', secret: 's' } as never)).toThrow(/`secret`.*known: corpid, corpsecret/)
+  expect(() => feishu({ appId: 'a1', appSecret: 's', kind: 'user' as never })).toThrow(/kind/)
+  expect(() => wechat({ appid: 'a1', secret: 's', baseUrl: 'http://api.weixin.qq.com' })).toThrow(/https/)
 })
