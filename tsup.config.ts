@@ -12,6 +12,7 @@ export default defineConfig([
       emulator: 'src/emulator/index.ts',
       redis: 'src/redis-store.ts',
       otel: 'src/otel/index.ts',
+      presets: 'src/presets/index.ts',
     },
     // Shared chunks in both formats: one copy of the error classes, so `instanceof` holds across entries.
     splitting: true,

@@ -6,8 +6,8 @@ import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import { ConfigurationError, isServiceTokenError } from '../src/errors.js'
 import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
-import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once } from '../src/http/auth-error.js'
-import type { AuthErrorState, IsAuthError } from '../src/http/auth-error.js'
+import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once, ruleOf } from '../src/http/auth-error.js'
+import type { AuthErrorState, IsAuthError, ResolvedRule } from '../src/http/auth-error.js'
 import { renewToken, tokenFor } from '../src/http/exchange.js'
 import { bodyError, formWithToken, headerValue, injectJsonText, injectUrlEncoded } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
@@ -239,10 +239,10 @@ function prepareBody(config: InternalAxiosRequestConfig): void {
 }
 
 /** {@link decodedRefuses} for a Blob answer: read when it is small JSON, as a fetch answer would be. */
-async function blobRefuses(status: number, data: Blob, contentType: string | null): Promise<boolean> {
+async function blobRefuses(status: number, data: Blob, contentType: string | null, rule: ResolvedRule): Promise<boolean> {
   return (
     status === 401 ||
-    (data.size <= MAX_ANSWER_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType))
+    (data.size <= MAX_ANSWER_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType, rule))
   )
 }
 
@@ -434,13 +434,14 @@ function attachServiceToken(
 
   /** The response as the adapter gives it (before transformResponse): for JSON, usually a text. */
   function refuses(response: AxiosResponse): boolean | Promise<boolean> {
-    if (policy.isAuthError !== defaultIsAuthError) return policy.isAuthError(authStateOf(response))
+    const rule = ruleOf(policy.isAuthError)
+    if (rule === undefined) return policy.isAuthError(authStateOf(response))
     const { data } = response
     // `responseType: 'blob'` (the fetch adapter): a small JSON one is read to be looked at.
-    if (typeof Blob !== 'undefined' && data instanceof Blob) return blobRefuses(response.status, data, contentTypeOf(response.headers))
+    if (typeof Blob !== 'undefined' && data instanceof Blob) return blobRefuses(response.status, data, contentTypeOf(response.headers), rule)
     // Parsed data (an object) is judged as is; the content type matters only to text or bytes.
     const decoded = typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data)
-    return decodedRefuses(response.status, data, decoded ? contentTypeOf(response.headers) : null)
+    return decodedRefuses(response.status, data, decoded ? contentTypeOf(response.headers) : null, rule)
   }
 
   // Synchronous: axios then calls it inline, with no promise hop, and dispatches at once.

@@ -211,4 +211,5 @@ function scrubbed(error: unknown, redact: (text: string) => string): unknown {
   return new Error(redact(error instanceof Error ? error.message : String(error)))
 }
 
-export { anywebSource, CREDENTIAL_CODES, parseRetryAfter, validateGrant }
+export { anywebSource, CREDENTIAL_CODES, isRedirect, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
+export type { Reading }

@@ -27,6 +27,15 @@ const ErrorCode = {
   Credentials: 'ERR_ANYWEB_CREDENTIALS',
   /** AnyWeb answered another error code. Retried unless the source said otherwise. */
   Api: 'ERR_ANYWEB_API',
+  /**
+   * A platform other than AnyWeb (a preset) refused to issue a token to this app: wrong, missing or
+   * frozen id or secret, or a caller IP not on its allow-list. Final: not retried, cooldown applies.
+   */
+  PlatformCredentials: 'ERR_PLATFORM_CREDENTIALS',
+  /** A platform's daily quota of token requests is used up (e.g. WeChat 45009). Final until it resets. */
+  PlatformQuota: 'ERR_PLATFORM_QUOTA',
+  /** A platform answered another error code (busy, rate limited, …). Retried with backoff. */
+  PlatformApi: 'ERR_PLATFORM_API',
   /** A custom token source threw something that is not one of this library's errors. Retried. */
   Source: 'ERR_TOKEN_SOURCE',
   /** The manager was closed; it serves no more tokens. */
@@ -170,18 +179,21 @@ class InvalidResponseError extends ServiceTokenError {
 }
 
 /**
- * AnyWeb answered with an error envelope (`code` a string such as `"A108P004"`). Credential codes
- * (A108P002–A108P005) carry `code: "ERR_ANYWEB_CREDENTIALS"` and are final; others `"ERR_ANYWEB_API"`.
+ * A platform answered the token request with one of its error codes. For the presets' platforms
+ * `ERR_PLATFORM_CREDENTIALS` and `ERR_PLATFORM_QUOTA` are final (cooldown), `ERR_PLATFORM_API` retried;
+ * AnyWeb's are {@link AnyWebApiError}s, a subclass, with their own codes.
  *
  * @example
  * ```ts
- * if (error instanceof AnyWebApiError && error.serverCode === 'A108P004') console.error('wrong secret')
+ * if (error instanceof PlatformApiError && error.platform === 'wechat') console.error(error.serverCode) // e.g. "40125"
  * ```
  */
-class AnyWebApiError extends ServiceTokenError {
-  /** AnyWeb's own code, e.g. `"A108P004"`. */
+class PlatformApiError extends ServiceTokenError {
+  /** The platform, e.g. `"anyweb"`, `"wechat"` or `"feishu"` (the preset's name). */
+  readonly platform: string
+  /** The platform's own code as text, e.g. `"40125"` or `"invalidClientIdOrSecret"`. */
   readonly serverCode: string
-  /** AnyWeb's human-readable message. */
+  /** The platform's human-readable message (redacted). */
   readonly serverMessage: string
   /** The HTTP status of the response. */
   readonly status: number | undefined
@@ -189,16 +201,43 @@ class AnyWebApiError extends ServiceTokenError {
   readonly retryAfterMs: number | undefined
 
   constructor(
-    code: typeof ErrorCode.Credentials | typeof ErrorCode.Api,
+    code:
+      | typeof ErrorCode.PlatformCredentials
+      | typeof ErrorCode.PlatformQuota
+      | typeof ErrorCode.PlatformApi
+      | typeof ErrorCode.Credentials
+      | typeof ErrorCode.Api,
     message: string,
-    details: TokenRequestErrorOptions & { serverCode: string; serverMessage: string },
+    details: TokenRequestErrorOptions & { platform: string; serverCode: string; serverMessage: string },
   ) {
     super(code, message, details)
-    this.name = 'AnyWebApiError'
+    this.name = 'PlatformApiError'
+    this.platform = details.platform
     this.serverCode = details.serverCode
     this.serverMessage = details.serverMessage
     this.status = details.status
     this.retryAfterMs = details.retryAfterMs
+  }
+}
+
+/**
+ * AnyWeb answered with an error envelope (`code` a string such as `"A108P004"`). Credential codes
+ * (A108P002–A108P005) carry `code: "ERR_ANYWEB_CREDENTIALS"` and are final; others `"ERR_ANYWEB_API"`.
+ * A {@link PlatformApiError} whose `platform` is `"anyweb"`.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof AnyWebApiError && error.serverCode === 'A108P004') console.error('wrong secret')
+ * ```
+ */
+class AnyWebApiError extends PlatformApiError {
+  constructor(
+    code: typeof ErrorCode.Credentials | typeof ErrorCode.Api,
+    message: string,
+    details: TokenRequestErrorOptions & { serverCode: string; serverMessage: string },
+  ) {
+    super(code, message, { ...details, platform: 'anyweb' })
+    this.name = 'AnyWebApiError'
   }
 }
 
@@ -220,6 +259,7 @@ export {
   ErrorCode,
   InvalidResponseError,
   isServiceTokenError,
+  PlatformApiError,
   ServiceTokenError,
   TokenRequestError,
 }

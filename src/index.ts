@@ -17,6 +17,7 @@ export {
   ErrorCode,
   InvalidResponseError,
   isServiceTokenError,
+  PlatformApiError,
   ServiceTokenError,
   TokenRequestError,
 } from './errors.js'
@@ -44,3 +45,4 @@ export type {
   TokenSourceContext,
   TokenStore,
 } from './types.js'
+export type { TokenProtocol } from './presets/protocol.js'

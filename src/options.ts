@@ -1,5 +1,7 @@
 import { ConfigurationError } from './errors.js'
 import { memoryStore } from './memory-store.js'
+import { anywebProtocol } from './presets/protocol.js'
+import type { TokenProtocol } from './presets/protocol.js'
 import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenSource, TokenStore } from './types.js'
 import { describe, MAX_TIMER_MS } from './util.js'
 
@@ -26,6 +28,8 @@ interface ResolvedOptions {
   waitUntil: ((work: Promise<unknown>) => void) | undefined
   baseUrl: string | undefined
   tokenUrl: string | undefined
+  /** What the adapters take as their defaults: AnyWeb's unless a preset or the caller gave another. */
+  protocol: TokenProtocol
 }
 
 /** What AnyWeb needs besides the common options; `undefined` for a custom source. */
@@ -83,17 +87,17 @@ function isLoopback(hostname: string): boolean {
  * Checks a base URL and returns it without a trailing slash. Messages quote nothing of a value that is
  * not a web URL: a secret put in the wrong variable (say `ANYWEB_BASE_URL`) must not reach a log.
  */
-function resolveBaseUrl(value: unknown): string {
+function resolveBaseUrl(value: unknown, example = DEFAULT_BASE_URL): string {
   if (typeof value !== 'string' || value === '') fail('baseUrl', `expected a URL string, got ${describe(value)}.`)
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    fail('baseUrl', `the string given is not an absolute URL (expected e.g. "${DEFAULT_BASE_URL}").`)
+    fail('baseUrl', `the string given is not an absolute URL (expected e.g. "${example}").`)
   }
   const web = url.protocol === 'https:' || url.protocol === 'http:'
   if (web && (url.username !== '' || url.password !== '')) {
-    fail('baseUrl', `must not contain a user name or password (as in "https://user:pass@host"); give the origin only, e.g. "${DEFAULT_BASE_URL}".`)
+    fail('baseUrl', `must not contain a user name or password (as in "https://user:pass@host"); give the origin only, e.g. "${example}".`)
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
     fail(
@@ -106,14 +110,46 @@ function resolveBaseUrl(value: unknown): string {
   return url.href.replace(/\/+$/, '')
 }
 
-function credential(option: 'appid' | 'secret', value: unknown): string {
+/** A credential option: a non-empty string, named in messages with where to find it (`console`). */
+function credential(option: string, value: unknown, console = 'the AnyWeb developer console'): string {
   if (typeof value !== 'string') {
     // Only the type: a secret given as a number is still a secret.
     const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
-    fail(option, `expected a non-empty string, got ${got}. ` + 'Pass the value from the AnyWeb developer console.')
+    fail(option, `expected a non-empty string, got ${got}. ` + `Pass the value from ${console}.`)
   }
-  if (value.trim() === '') fail(option, 'is empty. Pass the value from the AnyWeb developer console.')
+  if (value.trim() === '') fail(option, `is empty. Pass the value from ${console}.`)
   return value
+}
+
+/** Refuses a secret in a browser-like runtime unless the caller says the environment is trusted. */
+function refuseBrowser(allowed: unknown): void {
+  if (isBrowserLike() && allowed !== true) {
+    fail(
+      'dangerouslyAllowBrowser',
+      'this looks like a browser, and a secret shipped to browsers is public: anyone can read it from the page ' +
+        'and get tokens in your name. Fetch tokens on your server instead. If this code really runs in a ' +
+        'trusted environment that only looks like a browser (e.g. a test DOM), pass `dangerouslyAllowBrowser: true`.',
+    )
+  }
+}
+
+/** The fetch for token requests: the one given, or the global one at this moment. */
+function resolveFetch(value: unknown): FetchLike {
+  const fetchImpl = fn<FetchLike | undefined>('fetch', value, globalThis.fetch?.bind(globalThis))
+  if (fetchImpl === undefined) fail('fetch', 'no global fetch exists in this runtime; pass one.')
+  return fetchImpl
+}
+
+/** Checks a {@link TokenProtocol} given with a custom source; the adapters check its `placement` as they check their own. */
+function resolveProtocol(value: unknown): TokenProtocol {
+  if (value === undefined) return anywebProtocol
+  if (typeof value !== 'object' || value === null) fail('protocol', `expected an object, got ${describe(value)}.`)
+  const { placement, isAuthError, tokenPath } = value as Partial<Record<keyof TokenProtocol, unknown>>
+  if (typeof isAuthError !== 'function') fail('protocol.isAuthError', `expected a function, got ${describe(isAuthError)}.`)
+  if (typeof tokenPath !== 'string' || !/^\/[^?#]*$/.test(tokenPath)) {
+    fail('protocol.tokenPath', 'expected a path such as "/cgi-bin/token": starting with "/", no query string or fragment.')
+  }
+  return Object.freeze({ placement: placement as TokenProtocol['placement'], isAuthError: isAuthError as TokenProtocol['isAuthError'], tokenPath })
 }
 
 function resolveStore(value: unknown): TokenStore {
@@ -135,7 +171,7 @@ function resolveStore(value: unknown): TokenStore {
 const KNOWN_OPTIONS = new Set([
   'appid', 'secret', 'baseUrl', 'fetch', 'source', 'dangerouslyAllowBrowser', 'refreshWindow', 'expiryMargin',
   'minRefreshInterval', 'timeout', 'retry', 'refusalBackoff', 'cooldown', 'store', 'storeKey', 'storeTimeout', 'now',
-  'random', 'onEvent', 'waitUntil',
+  'random', 'onEvent', 'waitUntil', 'protocol',
 ])
 const KNOWN_RETRY_OPTIONS = new Set(['attempts', 'baseDelay', 'maxDelay'])
 const KNOWN_BACKOFF_OPTIONS = new Set(['baseDelay', 'maxDelay'])
@@ -163,19 +199,29 @@ function isBrowserLike(): boolean {
   return typeof scope.window === 'object' && typeof scope.document === 'object' && scope.process === undefined
 }
 
+/** AnyWeb's own options (`createTokenManager({ appid, secret })` and the `anyweb` preset), checked. */
+function resolveAnyWeb(input: Partial<Record<'appid' | 'secret' | 'baseUrl' | 'fetch' | 'dangerouslyAllowBrowser', unknown>>): ResolvedAnyWeb {
+  const appid = credential('appid', input.appid)
+  const secret = credential('secret', input.secret)
+  refuseBrowser(input.dangerouslyAllowBrowser)
+  return { appid, secret, baseUrl: resolveBaseUrl(input.baseUrl ?? DEFAULT_BASE_URL), fetch: resolveFetch(input.fetch) }
+}
+
 /** Validates and normalises the options of `createTokenManager` once; throws {@link ConfigurationError}. */
 function resolveOptions(options: TokenManagerOptions): Resolved {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('options', 'createTokenManager() needs an options object: { appid, secret } or { source }.')
   }
   const input = options as Partial<
-    Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source' | 'dangerouslyAllowBrowser', unknown>
+    Record<keyof TokenManagerOptions | 'appid' | 'secret' | 'fetch' | 'source' | 'dangerouslyAllowBrowser' | 'protocol', unknown>
   >
   rejectUnknown(options, KNOWN_OPTIONS, '')
   const hasSource = input.source !== undefined
   if (hasSource && (input.appid !== undefined || input.secret !== undefined)) {
     fail('source', 'pass either { appid, secret } for AnyWeb or { source } for another provider, not both.')
   }
+  if (!hasSource && input.protocol !== undefined) fail('protocol', 'goes with a custom `source` (presets set both); { appid, secret } is AnyWeb.')
+  const protocol = resolveProtocol(input.protocol)
 
   let anyweb: ResolvedAnyWeb | undefined
   let source: TokenSource | undefined
@@ -185,22 +231,11 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     source = fn<TokenSource>('source', input.source, undefined as never)
     if (input.fetch !== undefined) fail('fetch', 'is only used for AnyWeb token requests; a custom `source` does its own fetching.')
     baseUrl = input.baseUrl === undefined ? undefined : resolveBaseUrl(input.baseUrl)
+    if (baseUrl !== undefined && input.protocol !== undefined) tokenUrl = baseUrl + protocol.tokenPath
   } else {
-    const appid = credential('appid', input.appid)
-    const secret = credential('secret', input.secret)
-    if (isBrowserLike() && input.dangerouslyAllowBrowser !== true) {
-      fail(
-        'dangerouslyAllowBrowser',
-        'this looks like a browser, and a secret shipped to browsers is public: anyone can read it from the page ' +
-          'and get tokens in your name. Fetch ServiceTokens on your server instead. If this code really runs in a ' +
-          'trusted environment that only looks like a browser (e.g. a test DOM), pass `dangerouslyAllowBrowser: true`.',
-      )
-    }
-    baseUrl = resolveBaseUrl(input.baseUrl ?? DEFAULT_BASE_URL)
+    anyweb = resolveAnyWeb(input)
+    baseUrl = anyweb.baseUrl
     tokenUrl = baseUrl + TOKEN_PATH
-    const fetchImpl = fn<FetchLike | undefined>('fetch', input.fetch, globalThis.fetch?.bind(globalThis))
-    if (fetchImpl === undefined) fail('fetch', 'no global fetch exists in this runtime; pass one.')
-    anyweb = { appid, secret, baseUrl, fetch: fetchImpl }
   }
 
   const retry = group('retry', input.retry, KNOWN_RETRY_OPTIONS)
@@ -214,6 +249,7 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     anyweb,
     baseUrl,
     tokenUrl,
+    protocol,
     refreshWindow: duration('refreshWindow', input.refreshWindow, 300_000),
     expiryMargin: duration('expiryMargin', input.expiryMargin, 10_000),
     minRefreshInterval: duration('minRefreshInterval', input.minRefreshInterval, 1_000),
@@ -246,5 +282,5 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
   }
 }
 
-export { DEFAULT_BASE_URL, duration, isLoopback, rejectUnknown, resolveOptions, TOKEN_PATH }
+export { credential, DEFAULT_BASE_URL, duration, isLoopback, refuseBrowser, rejectUnknown, resolveAnyWeb, resolveBaseUrl, resolveFetch, resolveOptions, TOKEN_PATH }
 export type { Resolved, ResolvedAnyWeb, ResolvedOptions }

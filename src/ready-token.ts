@@ -1,3 +1,5 @@
+import { anywebProtocol } from './presets/protocol.js'
+import type { TokenProtocol } from './presets/protocol.js'
 import type { RefreshReason, StoreOperation, TokenManager, TokenManagerEvent } from './types.js'
 
 /**
@@ -47,6 +49,8 @@ interface ReadyToken {
   readonly observe: (observer: Observer) => () => void
   /** Tells the observers (adapters' internal signals); nothing when there are none. */
   readonly signal: (signal: Signal) => unknown
+  /** The manager's platform protocol: the adapters' default placement and auth-error rule. */
+  readonly protocol: TokenProtocol
 }
 
 /** Signals without data, made once: telling them allocates nothing. */
@@ -115,6 +119,11 @@ function observeThrough(manager: TokenManager, observer: Observer): (() => void)
   return holderOf(manager)?.observe(observer)
 }
 
+/** The protocol of `manager`'s platform; AnyWeb's for a manager not made by `createTokenManager`. */
+function protocolOf(manager: TokenManager): TokenProtocol {
+  return holderOf(manager)?.protocol ?? anywebProtocol
+}
+
 export {
   causeOf,
   createObservers,
@@ -122,6 +131,7 @@ export {
   HIT,
   LOCK_WAIT,
   observeThrough,
+  protocolOf,
   READY_TOKEN,
   readyTokenOf,
   REPLAY,

@@ -1,4 +1,5 @@
 import type { ServiceTokenError } from './errors.js'
+import type { TokenProtocol } from './presets/protocol.js'
 
 /** A value or a promise of it. */
 type Awaitable<T> = T | Promise<T>
@@ -95,8 +96,9 @@ type RefreshReason =
   | 'forced'
 
 /**
- * Why an adapter took an answer for a refusal of the token: HTTP 401; AnyWeb's `code: "A108P001"` in a
- * JSON body (with another status); or a custom `isAuthError` said so (with another status).
+ * Why an adapter took an answer for a refusal of the token: HTTP 401; the platform's code in a JSON body
+ * (AnyWeb's `code: "A108P001"`, a preset's, any rule made by `authErrorRule`; with another status); or a
+ * custom `isAuthError` said so (with another status).
  */
 type AuthErrorKind = 'http-401' | 'body-code' | 'custom'
 
@@ -331,6 +333,7 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
    */
   dangerouslyAllowBrowser?: boolean
   source?: never
+  protocol?: never
 }
 
 /** Options for a manager of tokens from any provider. */
@@ -342,6 +345,11 @@ interface SourceManagerOptions extends CommonManagerOptions {
    * without it, adapters need an explicit `origins` option.
    */
   baseUrl?: string
+  /**
+   * The platform's token protocol, which the adapters take as their defaults (presets set it).
+   * @default AnyWeb's: body field `serviceToken`, refused with `code: "A108P001"`
+   */
+  protocol?: TokenProtocol
   appid?: never
   secret?: never
   fetch?: never

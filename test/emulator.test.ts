@@ -84,7 +84,7 @@ describe('public types', () => {
     expectTypeOf(emu.listen).returns.toEqualTypeOf<Promise<EmulatorServer>>()
     expectTypeOf(emu.stats).returns.toEqualTypeOf<EmulatorStats>()
     expectTypeOf<EmulatorOptions['reissue']>().toEqualTypeOf<
-      'stateless' | { policy: 'invalidate-previous'; graceMs: number } | undefined
+      'stateless' | 'extend' | { policy: 'invalidate-previous'; graceMs: number } | { policy: 'reuse'; renewWithinMs: number } | undefined
     >()
     expectTypeOf(emu.inject).parameter(0).toEqualTypeOf<'serviceToken' | 'checkAddresses' | 'all'>()
     expectTypeOf<Extract<Fault, { type: 'hang' }>>().toEqualTypeOf<{ type: 'hang' }>()

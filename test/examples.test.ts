@@ -72,7 +72,7 @@ it("the examples and the documents' TypeScript blocks type-check as a strict use
 
 it('the README names every export of every entry', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const entries = ['src/index.ts', 'adapters/fetch.ts', 'adapters/axios.ts', 'adapters/ky.ts', 'adapters/openapi-fetch.ts', 'src/emulator/index.ts', 'src/redis-store.ts', 'src/otel/index.ts']
+  const entries = ['src/index.ts', 'adapters/fetch.ts', 'adapters/axios.ts', 'adapters/ky.ts', 'adapters/openapi-fetch.ts', 'src/emulator/index.ts', 'src/redis-store.ts', 'src/otel/index.ts', 'src/presets/index.ts']
   const missing = entries.flatMap((file) => exportsOf(file).filter((name) => !readme.includes(`\`${name}\``)).map((name) => `${file}: ${name}`))
   expect(missing).toEqual([])
 })

@@ -29,6 +29,7 @@ const EXPECTED_EXPORTS: Record<string, string[]> = {
   'anyweb-service-token/emulator': ['createEmulator'],
   'anyweb-service-token/redis': ['redisStore'],
   'anyweb-service-token/otel': ['instrument'],
+  'anyweb-service-token/presets': ['anyweb', 'wechat', 'wechatStable', 'wecom', 'feishu', 'dingtalk'],
 }
 
 const bin = (name: string) => join(root, 'node_modules', '.bin', name)

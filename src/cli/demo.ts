@@ -21,6 +21,10 @@ Options:
   --concurrency <n>      requests in flight per client (default: 8)
   -h, --help             show this help
 
+Scenarios:
+  demo wechat            WeChat's 40001 failure with per-process tokens, and its cure with Redis
+                         (anyweb-service-token demo wechat --help)
+
 Examples:
   npm run demo
   anyweb-service-token demo --ttl 2 --duration 6 --concurrency 32
@@ -118,6 +122,7 @@ function pad(value: string | number, width: number): string {
 
 /** `anyweb-service-token demo`: resolves to 0 when every request succeeded with exactly the expected token fetches. */
 async function demo(args: string[]): Promise<number> {
+  if (args[0] === 'wechat') return (await import('./demo-wechat.js')).demoWechat(args.slice(1))
   const values = parse(args, { ttl: { type: 'string' }, duration: { type: 'string' }, concurrency: { type: 'string' } })
   if (values.help) {
     process.stdout.write(help)

@@ -8,12 +8,14 @@ Runs a local AnyWeb service (token endpoint and /service/checkAddresses) and pri
 Point your code at it with baseUrl, e.g. createTokenManager({ appid, secret, baseUrl: 'http://127.0.0.1:8787' }).
 
 Options:
+  --profile <name>              anyweb | wechat | wechatStable | wecom | feishu | dingtalk (default: anyweb)
   --port <n>                    port to listen on; 0 picks a free one (default: 8787)
   --host <address>              address to bind (default: 127.0.0.1)
   --ttl <seconds>               lifetime of issued tokens (default: 7200)
   --app <appid:secret>          a registered application; repeat for more (default: demo-app:demo-secret)
   --user <unionid:addr,addr>    addresses a user owns, for checkAddresses; repeatable
-  --reissue <policy>            stateless | invalidate-previous[:graceMs] (default: stateless)
+  --reissue <policy>            stateless | extend | invalidate-previous[:graceMs] | reuse[:renewWithinMs]
+                                (default: the profile's, e.g. invalidate-previous:300000 for wechat)
   --error-status <status>       HTTP status of A108… error answers (default: 200, as AnyWeb)
   --quiet                       no line per request
   -h, --help                    show this help
@@ -25,11 +27,22 @@ Examples:
 Counters: GET <url>/__emulator/stats. Stop with Ctrl-C.
 `
 
-function reissue(value: string | undefined): NonNullable<EmulatorOptions['reissue']> {
-  if (value === undefined || value === 'stateless') return 'stateless'
-  const match = /^invalidate-previous(?::(\d+))?$/.exec(value)
-  if (match === null) throw new UsageError('--reissue expects stateless or invalidate-previous[:graceMs].')
-  return { policy: 'invalidate-previous', graceMs: Number(match[1] ?? 0) }
+function reissue(value: string | undefined): EmulatorOptions['reissue'] {
+  if (value === undefined) return undefined
+  if (value === 'stateless' || value === 'extend') return value
+  const match = /^(invalidate-previous|reuse)(?::(\d+))?$/.exec(value)
+  if (match === null) throw new UsageError('--reissue expects stateless, extend, invalidate-previous[:graceMs] or reuse[:renewWithinMs].')
+  const ms = Number(match[2] ?? 0)
+  return match[1] === 'reuse' ? { policy: 'reuse', renewWithinMs: ms } : { policy: 'invalidate-previous', graceMs: ms }
+}
+
+const PROFILES = ['anyweb', 'wechat', 'wechatStable', 'wecom', 'feishu', 'dingtalk'] as const
+
+function profile(value: string | undefined): NonNullable<EmulatorOptions['profile']> {
+  if (value === undefined) return 'anyweb'
+  const found = PROFILES.find((name) => name === value)
+  if (found === undefined) throw new UsageError(`--profile expects one of ${PROFILES.join(', ')}.`)
+  return found
 }
 
 function logLine({ method, path, status, code, durationMs }: RequestLogEntry): string {
@@ -41,6 +54,7 @@ function logLine({ method, path, status, code, durationMs }: RequestLogEntry): s
 /** `anyweb-service-token emulator`: serves until SIGINT/SIGTERM, then resolves to 0. */
 async function emulator(args: string[]): Promise<number> {
   const values = parse(args, {
+    profile: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     ttl: { type: 'string' },
@@ -56,9 +70,12 @@ async function emulator(args: string[]): Promise<number> {
   }
   const apps = values.app === undefined ? undefined : Object.fromEntries(pairs('app', '<appid>:<secret>', values.app))
   const users = Object.fromEntries(pairs('user', '<unionid>:<addr,addr>', values.user).map(([unionid, list]) => [unionid, list.split(',')]))
+  const playing = profile(values.profile)
+  const policy = reissue(values.reissue)
   const emu = createEmulator({
+    profile: playing,
     tokenTtl: integer('ttl', values.ttl, 7200, 1, 366 * 24 * 3600),
-    reissue: reissue(values.reissue),
+    ...(policy === undefined ? {} : { reissue: policy }),
     errorStatus: integer('error-status', values['error-status'], 200, 200, 599),
     users,
     ...(apps === undefined ? {} : { apps }),
@@ -70,7 +87,7 @@ async function emulator(args: string[]): Promise<number> {
     throw new UsageError(`port ${port} is already in use: pass --port 0 to pick a free one, or another --port.`)
   })
   const appids = Object.keys(apps ?? { 'demo-app': '' })
-  process.stdout.write(`AnyWeb emulator listening on ${server.url}\napps: ${appids.join(', ')}\n`)
+  process.stdout.write(`${playing === 'anyweb' ? 'AnyWeb' : playing} emulator listening on ${server.url}\napps: ${appids.join(', ')}\n`)
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)

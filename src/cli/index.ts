@@ -8,6 +8,7 @@ Commands:
   token      print a fresh ServiceToken (from $ANYWEB_APPID / $ANYWEB_SECRET)
   emulator   run a local AnyWeb service for development and tests
   demo       run the emulator and every adapter live, with a summary
+             (demo wechat: WeChat's 40001s between processes, and the cure)
 
 Run \`anyweb-service-token <command> --help\` for a command's options,
 \`anyweb-service-token --version\` for the version.
@@ -16,6 +17,7 @@ Examples:
   anyweb-service-token emulator --port 8787 --ttl 60
   ANYWEB_APPID=demo-app ANYWEB_SECRET=demo-secret anyweb-service-token token --base-url http://127.0.0.1:8787
   anyweb-service-token demo
+  anyweb-service-token emulator --profile wechat
 `
 
 type Command = (args: string[]) => Promise<number>

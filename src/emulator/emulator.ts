@@ -1,11 +1,16 @@
 import { ConfigurationError } from '../errors.js'
 import { createResetError, delay, faultResponse, resolveFault, resolveTimes, untilAborted } from './faults.js'
 import type { Fault, FaultEndpoint, InjectOptions, ResolvedFault } from './faults.js'
-import { createJwtCodec } from './jwt.js'
 import { listen } from './listen.js'
 import type { EmulatorServer, ListenOptions } from './listen.js'
 import { resolveEmulatorOptions } from './options.js'
-import type { EmulatorOptions } from './options.js'
+import type { EmulatorOptions, ResolvedEmulatorOptions } from './options.js'
+import type { Profile, ProfileContext } from './profile.js'
+import { anywebProfile } from './profiles/anyweb.js'
+import { dingtalkProfile } from './profiles/dingtalk.js'
+import { feishuProfile } from './profiles/feishu.js'
+import { wechatProfile, wechatStableProfile, wecomProfile } from './profiles/wechat.js'
+import { createTokenRegistry } from './tokens.js'
 import { isRecord } from '../util.js'
 
 /**
@@ -70,79 +75,47 @@ interface Emulator {
   resetStats(): void
 }
 
-const TOKEN_PATH = '/service/serviceToken'
-const CHECK_PATH = '/service/checkAddresses'
 /** Served by `handle` too, so that a test can read the counters of an emulator in another process. */
 const STATS_PATH = '/__emulator/stats'
 
 /** Where a relative URL given to `emu.fetch` points; the emulator ignores the host anyway. */
 const IN_PROCESS_ORIGIN = 'http://127.0.0.1'
 
-interface TokenRecord {
-  appid: string
-  seq: number
-  expiresAtMs: number
-  supersededAtMs: number | undefined
-}
-
-type Fields = Record<string, unknown>
-type BodyResult = { ok: true; fields: Fields; form: boolean } | { ok: false; reason: string }
-
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
-
 function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } })
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers } })
 }
 
-
-/** Whether `a` equals `b`, in time that does not depend on where they differ. */
-function safeEqual(a: string, b: string): boolean {
-  let difference = a.length ^ b.length
-  for (let i = 0; i < b.length; i++) difference |= (a.charCodeAt(i) || 0) ^ b.charCodeAt(i)
-  return difference === 0
-}
-
-function isBlank(value: unknown): boolean {
-  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '')
-}
-
-/** Reads JSON, urlencoded or multipart bodies into fields: AnyWeb's samples send multipart. */
-async function readFields(request: Request): Promise<BodyResult> {
-  const type = (request.headers.get('content-type') ?? '').toLowerCase()
-  try {
-    if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
-      const form = await request.formData()
-      const fields: Fields = {}
-      for (const [name, value] of form) {
-        if (typeof value === 'string' && !(name in fields)) fields[name] = value
-      }
-      return { ok: true, fields, form: true }
-    }
-    // Any other type (or none) is read as JSON: clients often forget the header.
-    const text = await request.text()
-    if (text.trim() === '') return { ok: true, fields: {}, form: false }
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      return { ok: false, reason: 'the request body is not valid JSON' }
-    }
-    if (!isRecord(parsed)) return { ok: false, reason: 'the request body is not a JSON object' }
-    return { ok: true, fields: parsed, form: false }
-  } catch {
-    if (request.signal.aborted) throw request.signal.reason
-    return { ok: false, reason: 'the request body could not be read as a form' }
+/** The profile an emulator plays, made fresh for it (a profile may keep per-app state). */
+function profileOf(config: ResolvedEmulatorOptions): Profile {
+  switch (config.profile) {
+    case 'anyweb':
+      return anywebProfile(config.tokenFrom)
+    case 'wechat':
+      return wechatProfile()
+    case 'wechatStable':
+      return wechatStableProfile()
+    case 'wecom':
+      return wecomProfile()
+    case 'feishu':
+      return feishuProfile()
+    case 'dingtalk':
+      return dingtalkProfile()
   }
 }
 
-function bearer(request: Request): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '')
-  return match?.[1]
+/** The code of an answer body, for `onRequest`: AnyWeb's, Feishu's and DingTalk's `code`, WeChat's `errcode`. */
+function codeOf(body: unknown): number | string | undefined {
+  if (!isRecord(body)) return undefined
+  const code = body.code ?? body.errcode
+  return typeof code === 'number' || typeof code === 'string' ? code : undefined
 }
 
 /**
  * Creates a local AnyWeb service: `/service/serviceToken` issues HS256 JWTs, `/service/checkAddresses`
- * checks them, and faults can be injected. Nothing is listening until `listen()`.
+ * checks them, and faults can be injected. Nothing is listening until `listen()`. With `profile` it
+ * plays WeChat, WeChat's stable token, WeCom, Feishu or DingTalk instead: that platform's token endpoint
+ * and one API endpoint (docs/emulator.md#profiles); `stats().requests.serviceToken` then counts its token
+ * requests, `checkAddresses` its API requests, and faults address them by the same names.
  *
  * Token endpoint checks, in order: appid empty → `A108P002`, appid unknown → `A108P005`, secret empty →
  * `A108P003`, secret wrong → `A108P004`. A body that is not JSON, urlencoded or multipart counts as
@@ -165,13 +138,8 @@ function bearer(request: Request): string | undefined {
  */
 function createEmulator(options?: EmulatorOptions): Emulator {
   const config = resolveEmulatorOptions(options)
-  const codec = createJwtCodec(config.signingKey)
-
-  const registry = new Map<string, TokenRecord>()
-  const latestByApp = new Map<string, TokenRecord>()
-  let sequence = 0
-  let revokedThrough = 0
-  let pruneAt = 1024
+  const profile = profileOf(config)
+  const tokens = createTokenRegistry({ now: config.now, tokenTtl: config.tokenTtl, signingKey: config.signingKey, reissue: config.reissue ?? profile.reissue })
 
   let faults: Array<{ endpoint: FaultEndpoint; fault: ResolvedFault; remaining: number }> = []
 
@@ -183,110 +151,20 @@ function createEmulator(options?: EmulatorOptions): Emulator {
   })
   let counters = zero()
 
-  const envelope = (code: string, message: string): Response => {
-    if (code === 'A108P001') counters.authFailures++
-    return json({ code, message, data: null }, config.errorStatus)
-  }
-
-  /** Expired records can never become valid again; dropping them keeps a long-running emulator small. */
-  const prune = (now: number): void => {
-    if (registry.size < pruneAt) return
-    for (const [jti, record] of registry) if (now >= record.expiresAtMs) registry.delete(jti)
-    pruneAt = Math.max(1024, registry.size * 2)
-  }
-
-  const issue = async (appid: string): Promise<Response> => {
-    const issuedAt = config.now()
-    prune(issuedAt)
-    const jti = crypto.randomUUID()
-    const record: TokenRecord = {
-      appid,
-      seq: ++sequence,
-      expiresAtMs: issuedAt + config.tokenTtl * 1000,
-      supersededAtMs: undefined,
-    }
-    // Registered before the await so concurrent issues supersede each other in a fixed order.
-    registry.set(jti, record)
-    if (config.reissue.invalidatePrevious) {
-      const previous = latestByApp.get(appid)
-      if (previous !== undefined) previous.supersededAtMs ??= issuedAt
-    }
-    latestByApp.set(appid, record)
-    counters.tokensIssued++
-    const serviceToken = await codec.sign({
-      appid,
-      developerId: `dev-${appid}`,
-      iat: Math.floor(issuedAt / 1000),
-      // Rounded up: the token must not die before issuedAt + tokenTtl, which is what expiresIn promises.
-      exp: Math.ceil(record.expiresAtMs / 1000),
-      jti,
-    })
-    return json({ code: 1000, message: 'success', data: { serviceToken, expiresIn: config.tokenTtl } }, 200)
-  }
-
-  const serviceToken = async (request: Request): Promise<Response> => {
-    const body = await readFields(request)
-    if (!body.ok) return envelope('A108P002', `appid is empty: ${body.reason}.`)
-    const { appid, secret } = body.fields
-    if (isBlank(appid)) return envelope('A108P002', 'appid is empty.')
-    const expected = typeof appid === 'string' ? config.apps.get(appid) : undefined
-    if (typeof appid !== 'string' || expected === undefined) return envelope('A108P005', 'appid is invalid.')
-    if (isBlank(secret)) return envelope('A108P003', 'secret is empty.')
-    if (typeof secret !== 'string' || !safeEqual(secret, expected)) return envelope('A108P004', 'secret is invalid.')
-    return issue(appid)
-  }
-
-  const tokenIsValid = async (token: unknown): Promise<boolean> => {
-    if (typeof token !== 'string' || token === '') return false
-    const claims = await codec.verify(token)
-    if (claims === undefined) return false
-    const record = registry.get(claims.jti)
-    if (record === undefined || record.appid !== claims.appid) return false
-    const now = config.now()
-    if (now >= record.expiresAtMs || record.seq <= revokedThrough) return false
-    return record.supersededAtMs === undefined || now < record.supersededAtMs + config.reissue.graceMs
-  }
-
-  const checkAddresses = async (request: Request, url: URL): Promise<Response> => {
-    const body = await readFields(request)
-    if (!body.ok) return envelope('A108P007', `group is malformed: ${body.reason}.`)
-    let token: unknown
-    for (const location of config.tokenFrom) {
-      token =
-        location === 'body'
-          ? body.fields.serviceToken
-          : location === 'header'
-            ? bearer(request)
-            : (url.searchParams.get('serviceToken') ?? undefined)
-      if (typeof token === 'string' && token !== '') break
-    }
-    if (!(await tokenIsValid(token))) return envelope('A108P001', 'serviceToken wrong')
-
-    let { group } = body.fields
-    // Form bodies can only carry the group as JSON text; in a JSON body a string is simply malformed.
-    if (body.form && typeof group === 'string') {
-      try {
-        group = JSON.parse(group)
-      } catch {
-        return envelope('A108P007', 'group is malformed: not valid JSON.')
-      }
-    }
-    if (!isRecord(group)) return envelope('A108P007', 'group is malformed: expected an object of unionid → addresses.')
-    const result: Record<string, string[]> = {}
-    for (const [unionid, addresses] of Object.entries(group)) {
-      if (!Array.isArray(addresses) || !addresses.every((address) => typeof address === 'string')) {
-        return envelope('A108P007', `group is malformed: the addresses of "${unionid}" are not an array of strings.`)
-      }
-      const owned = config.users.get(unionid)
-      // defineProperty, not assignment: a "__proto__" unionid must stay an ordinary key.
-      Object.defineProperty(result, unionid, {
-        value: addresses.filter((address: string) => owned === undefined || !owned.has(address)),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-    }
-    return json({ code: 1000, message: 'success', data: result }, 200)
+  const context: ProfileContext = {
+    apps: config.apps,
+    users: config.users,
+    tokens: {
+      ...tokens,
+      issue: async (appid, force) => {
+        const grant = await tokens.issue(appid, force)
+        counters.tokensIssued++
+        return grant
+      },
+    },
+    now: config.now,
+    errorStatus: config.errorStatus,
+    refused: () => void counters.authFailures++,
   }
 
   const takeFault = (endpoint: 'serviceToken' | 'checkAddresses'): ResolvedFault | undefined => {
@@ -310,7 +188,7 @@ function createEmulator(options?: EmulatorOptions): Emulator {
       }
       return json(snapshot(), 200)
     }
-    const endpoint = pathname === TOKEN_PATH ? 'serviceToken' : pathname === CHECK_PATH ? 'checkAddresses' : undefined
+    const endpoint = profile.tokenPaths.includes(pathname) ? 'serviceToken' : pathname === profile.apiPath ? 'checkAddresses' : undefined
     if (endpoint === undefined) {
       counters.requests.other++
       return json({ code: 'NOT_FOUND', message: `No such endpoint: ${request.method} ${pathname}` }, 404)
@@ -325,18 +203,20 @@ function createEmulator(options?: EmulatorOptions): Emulator {
       if (fault.type === 'latency') {
         await delay(fault.ms, signals)
       } else {
-        const response = faultResponse(fault, config.errorStatus)
-        if (response !== undefined) {
-          if (fault.type === 'api-error' && fault.code === 'A108P001') counters.authFailures++
-          return response
+        if (fault.type === 'api-error') {
+          if (profile.refusalCodes.includes(fault.code)) counters.authFailures++
+          return profile.apiError(fault.code, fault.message, fault.status, context)
         }
+        const response = faultResponse(fault, config.errorStatus)
+        if (response !== undefined) return response
       }
     }
 
-    if (request.method !== 'POST') {
-      return json({ code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed here; use POST.` }, 405, { allow: 'POST' })
+    const methods = endpoint === 'serviceToken' ? profile.methods.token : profile.methods.api
+    if (!methods.includes(request.method)) {
+      return json({ code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed here; use ${methods.join(' or ')}.` }, 405, { allow: methods.join(', ') })
     }
-    return endpoint === 'serviceToken' ? serviceToken(request) : checkAddresses(request, url)
+    return endpoint === 'serviceToken' ? profile.token(request, url, context) : profile.api(request, url, context)
   }
 
   /** Reports each request to `onRequest`; reading the code from a clone leaves the answer untouched. */
@@ -354,9 +234,7 @@ function createEmulator(options?: EmulatorOptions): Emulator {
     }
     try {
       const response = await dispatch(request, closing)
-      const body: unknown = await response.clone().json().catch(() => undefined)
-      const code = typeof body === 'object' && body !== null ? (body as { code?: unknown }).code : undefined
-      done(response.status, typeof code === 'number' || typeof code === 'string' ? code : undefined)
+      done(response.status, codeOf(await response.clone().json().catch(() => undefined)))
       return response
     } catch (error) {
       done(0, undefined)
@@ -377,14 +255,15 @@ function createEmulator(options?: EmulatorOptions): Emulator {
       return response
     },
     listen: (listenOptions) => listen(observed, listenOptions),
-    revokeAll() {
-      revokedThrough = sequence
-    },
+    revokeAll: tokens.revokeAll,
     inject(endpoint, fault, injectOptions) {
       if (endpoint !== 'serviceToken' && endpoint !== 'checkAddresses' && endpoint !== 'all') {
         throw new ConfigurationError('endpoint', `Invalid fault endpoint ${JSON.stringify(endpoint)}: expected 'serviceToken', 'checkAddresses' or 'all'.`)
       }
       const resolved = resolveFault(endpoint, fault, config.tokenTtl)
+      if (resolved.type === 'bad-grant' && config.profile !== 'anyweb') {
+        throw new ConfigurationError('fault.type', `a bad-grant fault is an AnyWeb answer; the '${config.profile}' profile does not serve one.`)
+      }
       const remaining = resolveTimes(injectOptions)
       faults.push({ endpoint, fault: resolved, remaining })
     },

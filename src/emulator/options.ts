@@ -1,20 +1,29 @@
 import { ConfigurationError } from '../errors.js'
 import { describe, isPlainObject, unknownKey, unknownKeyMessage } from '../util.js'
+import type { EmulatorProfile } from './profile.js'
+import type { ResolvedReissue } from './tokens.js'
 
 /**
- * What happens to earlier tokens of an app when the emulator issues it a new one.
+ * How the emulator answers a repeated token request of an app.
  *
- * - `'stateless'`: every issued token stays valid until it expires (Feishu/DingTalk-like servers).
- * - `{ policy: 'invalidate-previous', graceMs }`: a new token supersedes the app's earlier ones, which stay
- *   valid for `graceMs` more milliseconds (WeChat does this with a 5-minute overlap).
+ * - `'stateless'`: a new token each time; every issued token stays valid until it expires (AnyWeb).
+ * - `{ policy: 'invalidate-previous', graceMs }`: a new token each time, and the app's earlier ones stop
+ *   working `graceMs` later (WeChat's `/cgi-bin/token`, with a 5-minute overlap).
+ * - `{ policy: 'reuse', renewWithinMs }`: the same token while more than `renewWithinMs` is left, then a
+ *   new one, the old one still valid (WeCom with 0, WeChat's stable token with 5 min, Feishu with 30 min).
+ * - `'extend'`: the same token, its expiry moved to a full lifetime from now (DingTalk).
  *
- * @default 'stateless'
+ * @default the profile's: `'stateless'` for AnyWeb
  * @example
  * ```ts
- * createEmulator({ reissue: { policy: 'invalidate-previous', graceMs: 300_000 } })
+ * createEmulator({ profile: 'wechat', reissue: { policy: 'invalidate-previous', graceMs: 2_000 } })
  * ```
  */
-type ReissuePolicy = 'stateless' | { policy: 'invalidate-previous'; graceMs: number }
+type ReissuePolicy =
+  | 'stateless'
+  | 'extend'
+  | { policy: 'invalidate-previous'; graceMs: number }
+  | { policy: 'reuse'; renewWithinMs: number }
 
 /**
  * Where `/service/checkAddresses` looks for the token. AnyWeb itself reads only the body; the other places
@@ -42,6 +51,13 @@ type TokenLocation = 'body' | 'header' | 'query'
  */
 interface EmulatorOptions {
   /**
+   * The platform to play: its token endpoint (request and answer shapes, error codes and statuses),
+   * its re-fetch semantics and one API endpoint that checks the token where the platform expects it.
+   * See docs/emulator.md#profiles.
+   * @default 'anyweb'
+   */
+  profile?: EmulatorProfile
+  /**
    * The registered applications: appid → secret.
    * @default { 'demo-app': 'demo-secret' }
    */
@@ -52,8 +68,8 @@ interface EmulatorOptions {
    */
   tokenTtl?: number
   /**
-   * Whether issuing a token invalidates the app's earlier tokens.
-   * @default 'stateless'
+   * How a repeated token request is answered.
+   * @default the profile's (`'stateless'` for AnyWeb, a 5-minute overlap for WeChat, …)
    */
   reissue?: ReissuePolicy
   /**
@@ -102,16 +118,18 @@ interface RequestLogEntry {
   path: string
   /** The HTTP status, or `0` when the connection was reset or the client went away. */
   status: number
-  /** The envelope's `code` (`1000` or an `A108…` string), when the answer is an AnyWeb envelope. */
+  /** The answer's `code` or `errcode` (`1000` or an `A108…` string for AnyWeb), when it has one. */
   code: number | string | undefined
   durationMs: number
 }
 
 /** Every option with its default applied and checked. */
 interface ResolvedEmulatorOptions {
+  profile: EmulatorProfile
   apps: ReadonlyMap<string, string>
   tokenTtl: number
-  reissue: { invalidatePrevious: boolean; graceMs: number }
+  /** `undefined`: the profile's own. */
+  reissue: ResolvedReissue | undefined
   users: ReadonlyMap<string, ReadonlySet<string>>
   now: () => number
   signingKey: string
@@ -125,7 +143,7 @@ const DEFAULT_APPS: Readonly<Record<string, string>> = { 'demo-app': 'demo-secre
 const MAX_TTL_SECONDS = 366 * 24 * 3600
 
 /** Every option `createEmulator` knows; anything else is a typo worth an error, not silence. */
-const KNOWN_OPTIONS: readonly string[] = ['apps', 'tokenTtl', 'reissue', 'users', 'now', 'signingKey', 'errorStatus', 'tokenFrom', 'onRequest']
+const KNOWN_OPTIONS: readonly string[] = ['profile', 'apps', 'tokenTtl', 'reissue', 'users', 'now', 'signingKey', 'errorStatus', 'tokenFrom', 'onRequest']
 
 function fail(option: string, message: string): never {
   throw new ConfigurationError(option, `Invalid emulator option \`${option}\`: ${message}`)
@@ -161,18 +179,31 @@ function resolveUsers(value: unknown): Map<string, Set<string>> {
   return users
 }
 
-function resolveReissue(value: unknown): ResolvedEmulatorOptions['reissue'] {
-  if (value === undefined || value === 'stateless') return { invalidatePrevious: false, graceMs: 0 }
-  if (!isPlainObject(value) || value.policy !== 'invalidate-previous') {
-    fail('reissue', `expected 'stateless' or { policy: 'invalidate-previous', graceMs }, got ${describe(value)}.`)
+const REISSUE_FIELDS: Readonly<Record<string, string>> = { 'invalidate-previous': 'graceMs', reuse: 'renewWithinMs' }
+const REISSUE_SHAPES = "'stateless', 'extend', { policy: 'invalidate-previous', graceMs } or { policy: 'reuse', renewWithinMs }"
+
+function resolveReissue(value: unknown): ResolvedReissue | undefined {
+  if (value === undefined) return undefined
+  if (value === 'stateless' || value === 'extend') return { policy: value }
+  const policy = isPlainObject(value) && typeof value.policy === 'string' ? value.policy : ''
+  const field = Object.hasOwn(REISSUE_FIELDS, policy) ? REISSUE_FIELDS[policy]! : undefined
+  if (field === undefined) fail('reissue', `expected ${REISSUE_SHAPES}, got ${describe(value)}.`)
+  const given = value as Record<string, unknown>
+  const unknown = unknownKey(given, ['policy', field])
+  if (unknown !== undefined) fail(`reissue.${unknown.key}`, `not an option; expected { policy: '${policy}', ${field} }.`)
+  const ms = given[field]
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    fail(`reissue.${field}`, `expected a finite number of milliseconds ≥ 0, got ${describe(ms)}.`)
   }
-  const unknown = unknownKey(value, ['policy', 'graceMs'])
-  if (unknown !== undefined) fail(`reissue.${unknown.key}`, `not an option; expected { policy: 'invalidate-previous', graceMs }.`)
-  const { graceMs } = value
-  if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
-    fail('reissue.graceMs', `expected a finite number of milliseconds ≥ 0, got ${describe(graceMs)}.`)
-  }
-  return { invalidatePrevious: true, graceMs }
+  return policy === 'reuse' ? { policy: 'reuse', renewWithinMs: ms } : { policy: 'invalidate-previous', graceMs: ms }
+}
+
+const PROFILES: readonly EmulatorProfile[] = ['anyweb', 'wechat', 'wechatStable', 'wecom', 'feishu', 'dingtalk']
+
+function resolveProfile(value: unknown): EmulatorProfile {
+  if (value === undefined) return 'anyweb'
+  if (!PROFILES.includes(value as EmulatorProfile)) fail('profile', `expected one of ${PROFILES.join(', ')}, got ${describe(value)}.`)
+  return value as EmulatorProfile
 }
 
 function resolveTokenFrom(value: unknown): TokenLocation[] {
@@ -210,6 +241,7 @@ function resolveEmulatorOptions(options: unknown): ResolvedEmulatorOptions {
     fail('errorStatus', `expected an HTTP status between 200 and 599, got ${describe(errorStatus)}.`)
   }
   return {
+    profile: resolveProfile(given.profile),
     apps: resolveApps(given.apps),
     tokenTtl,
     reissue: resolveReissue(given.reissue),
@@ -222,5 +254,5 @@ function resolveEmulatorOptions(options: unknown): ResolvedEmulatorOptions {
   }
 }
 
-export { resolveEmulatorOptions }
-export type { EmulatorOptions, ReissuePolicy, RequestLogEntry, ResolvedEmulatorOptions, TokenLocation }
+export { PROFILES, resolveEmulatorOptions }
+export type { EmulatorProfile, EmulatorOptions, ReissuePolicy, RequestLogEntry, ResolvedEmulatorOptions, TokenLocation }

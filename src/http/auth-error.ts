@@ -1,6 +1,6 @@
 /**
- * Is this answer a refusal of the token? The default rule (HTTP 401, or AnyWeb's `code: "A108P001"` in a
- * JSON body, whatever the status) and what a custom rule is given.
+ * Is this answer a refusal of the token? Platform rules (HTTP 401, or one of the platform's codes in a
+ * JSON body; AnyWeb's `code: "A108P001"` by default) and what a custom rule is given.
  * @packageDocumentation
  */
 import { isPlainObject } from '../util.js'
@@ -25,12 +25,87 @@ interface AuthErrorState {
 /** Tells whether a response means "this token is not accepted": the request is then replayed once. */
 type IsAuthError = (state: AuthErrorState) => boolean | Promise<boolean>
 
-/** AnyWeb's "serviceToken wrong", for expired and invalid tokens alike. */
-const AUTH_ERROR_CODE = 'A108P001'
+/**
+ * A platform's rule for "this token is not accepted": HTTP 401, or a JSON body whose `field` holds one of
+ * `codes` (at one of `statuses`, or at any status when `statuses` is not given).
+ *
+ * @example
+ * ```ts
+ * const rule: AuthErrorRule = { field: 'errcode', codes: [40001, 40014, 42001], statuses: [200] }
+ * ```
+ */
+interface AuthErrorRule {
+  /** The JSON field that carries the platform's code, e.g. `"code"` or `"errcode"`. */
+  field: string
+  /** The codes that mean the token was refused (expired, invalid, superseded). */
+  codes: readonly (string | number)[]
+  /**
+   * The HTTP statuses at which the body is looked at.
+   * @default every status
+   */
+  statuses?: readonly number[]
+}
+
+/** A rule checked once, with the texts its fast pre-check looks for. */
+interface ResolvedRule {
+  readonly field: string
+  readonly codes: ReadonlySet<unknown>
+  readonly statuses: ReadonlySet<number> | undefined
+  readonly needles: readonly string[]
+}
+
+/** The rule behind each predicate made by {@link authErrorRule}: what the fast paths read instead of calling it. */
+const rules = new WeakMap<IsAuthError, ResolvedRule>()
 
 /**
- * The default {@link IsAuthError}: HTTP 401, or a JSON body whose `code` is `"A108P001"` (AnyWeb's
- * "serviceToken wrong", which may come with any status).
+ * The {@link IsAuthError} of a platform's {@link AuthErrorRule}. The adapters recognise it and judge
+ * answers without a promise, and without parsing a body whose text cannot spell one of the codes.
+ *
+ * @example
+ * ```ts
+ * withServiceToken(fetch, manager, { isAuthError: authErrorRule({ field: 'errcode', codes: [40001, 42001] }) })
+ * ```
+ */
+function authErrorRule(rule: AuthErrorRule): IsAuthError {
+  const resolved: ResolvedRule = {
+    field: rule.field,
+    codes: new Set(rule.codes),
+    statuses: rule.statuses === undefined ? undefined : new Set(rule.statuses),
+    needles: rule.codes.map(String),
+  }
+  const isAuthError: IsAuthError = async (state) => state.status === 401 || bodyRefuses(resolved, state.status, await state.json())
+  rules.set(isAuthError, resolved)
+  return isAuthError
+}
+
+/** The rule of a predicate made by {@link authErrorRule}; `undefined` for a custom one. */
+function ruleOf(isAuthError: IsAuthError): ResolvedRule | undefined {
+  return rules.get(isAuthError)
+}
+
+/** Whether a parsed body, answered with `status`, carries one of the rule's codes. */
+function bodyRefuses(rule: ResolvedRule, status: number, body: unknown): boolean {
+  return (rule.statuses === undefined || rule.statuses.has(status)) && isPlainObject(body) && rule.codes.has(body[rule.field])
+}
+
+/**
+ * Whether a JSON text could carry one of the rule's codes: it holds one's characters, or a `\u` escape
+ * (the only JSON escape that can spell a letter or a digit). A fast negative spares parsing every
+ * successful answer.
+ */
+function mayHoldAuthCode(text: string, rule: ResolvedRule = anywebRule): boolean {
+  return rule.needles.some((needle) => text.includes(needle)) || text.includes('\\u')
+}
+
+/** Whether an answer with `status` needs its body looked at, or is judged by its status alone. */
+function statusDecides(rule: ResolvedRule, status: number): boolean {
+  return status !== 401 && rule.statuses !== undefined && !rule.statuses.has(status)
+}
+
+/**
+ * The default {@link IsAuthError}, AnyWeb's: HTTP 401, or a JSON body whose `code` is `"A108P001"`
+ * (AnyWeb's "serviceToken wrong", which may come with any status). A manager made with a preset gives
+ * the adapters that platform's rule instead.
  *
  * @example
  * ```ts
@@ -39,23 +114,8 @@ const AUTH_ERROR_CODE = 'A108P001'
  * })
  * ```
  */
-async function defaultIsAuthError(state: AuthErrorState): Promise<boolean> {
-  return state.status === 401 || carriesAuthCode(await state.json())
-}
-
-/** Whether a parsed body is AnyWeb's "serviceToken wrong" answer. */
-function carriesAuthCode(body: unknown): boolean {
-  return isPlainObject(body) && body['code'] === AUTH_ERROR_CODE
-}
-
-/**
- * Whether a JSON text could carry `"code": "A108P001"`: it holds those characters, or a `\u` escape
- * (the only JSON escape that can spell a letter or a digit). A fast negative spares parsing every
- * successful answer.
- */
-function mayHoldAuthCode(text: string): boolean {
-  return text.includes(AUTH_ERROR_CODE) || text.includes('\\u')
-}
+const defaultIsAuthError: IsAuthError = authErrorRule({ field: 'code', codes: ['A108P001'] })
+const anywebRule = ruleOf(defaultIsAuthError)!
 
 const decoder = new TextDecoder()
 
@@ -78,7 +138,9 @@ function once<T>(read: () => Promise<T>): () => Promise<T> {
  * the limits): `false` at once when the default rule needs no parse, so the common case costs no promise.
  */
 function answerRefuses(isAuthError: IsAuthError, response: Response, text: string | undefined, url: string): boolean | Promise<boolean> {
-  if (isAuthError === defaultIsAuthError && response.status !== 401 && (text === undefined || !mayHoldAuthCode(text))) return false
+  const rule = ruleOf(isAuthError)
+  const { status } = response
+  if (rule !== undefined && status !== 401 && (statusDecides(rule, status) || text === undefined || !mayHoldAuthCode(text, rule))) return false
   return isAuthError({
     status: response.status,
     headers: response.headers,
@@ -107,15 +169,16 @@ function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
 }
 
 /**
- * The default {@link IsAuthError} for a body a host client already decoded (axios' `data`), answered
- * at once: no state object, no promise, and no parse when the text cannot spell the code.
+ * A rule's verdict on a body a host client already decoded (axios' `data`), answered at once: no state
+ * object, no promise, and no parse when the text cannot spell a code.
  */
-function decodedRefuses(status: number, data: unknown, contentType: string | null): boolean {
+function decodedRefuses(status: number, data: unknown, contentType: string | null, rule: ResolvedRule = anywebRule): boolean {
   if (status === 401) return true
-  if (typeof data === 'string' && !mayHoldAuthCode(data)) return false
-  if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(decoder.decode(bytesOf(data)))) return false
-  return carriesAuthCode(jsonOfDecoded(data, contentType))
+  if (statusDecides(rule, status)) return false
+  if (typeof data === 'string' && !mayHoldAuthCode(data, rule)) return false
+  if ((data instanceof ArrayBuffer || ArrayBuffer.isView(data)) && !mayHoldAuthCode(decoder.decode(bytesOf(data)), rule)) return false
+  return bodyRefuses(rule, status, jsonOfDecoded(data, contentType))
 }
 
-export { answerRefuses, decodedRefuses, defaultIsAuthError, jsonOfDecoded, mayHoldAuthCode, once }
-export type { AuthErrorState, IsAuthError }
+export { answerRefuses, authErrorRule, decodedRefuses, defaultIsAuthError, jsonOfDecoded, mayHoldAuthCode, once, ruleOf }
+export type { AuthErrorRule, AuthErrorState, IsAuthError, ResolvedRule }

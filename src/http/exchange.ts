@@ -6,7 +6,7 @@
 import { emitThrough, readyTokenOf, REPLAY, signalThrough } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
 import { copyText, discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
-import { answerRefuses, defaultIsAuthError } from './auth-error.js'
+import { answerRefuses, ruleOf } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
 import { placeToken } from './place.js'
@@ -29,7 +29,8 @@ function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Pro
  * instrumentation marks the caller's active span there.
  */
 async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined, status: number): Promise<string | undefined> {
-  const kind = status === 401 ? 'http-401' : policy.isAuthError === defaultIsAuthError ? 'body-code' : 'custom'
+  // A rule made by `authErrorRule` (AnyWeb's, a preset's) looks for a code in the body; others are the caller's.
+  const kind = status === 401 ? 'http-401' : ruleOf(policy.isAuthError) !== undefined ? 'body-code' : 'custom'
   emitThrough(policy.manager, { type: 'auth-error', kind, status })
   const dropped = policy.manager.invalidate(refused)
   const token = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })

@@ -4,12 +4,11 @@
  * @packageDocumentation
  */
 import { ConfigurationError } from '../errors.js'
-import { emitThrough } from '../ready-token.js'
+import { emitThrough, protocolOf } from '../ready-token.js'
 import type { TokenManager } from '../types.js'
 import { describe } from '../util.js'
 import { MAX_ANSWER_BYTES } from './answer.js'
 import type { AnswerLimits } from './answer.js'
-import { defaultIsAuthError } from './auth-error.js'
 import type { IsAuthError } from './auth-error.js'
 import type { TokenPlacement } from './place.js'
 
@@ -25,12 +24,12 @@ import type { TokenPlacement } from './place.js'
 interface ServiceTokenAdapterOptions {
   /**
    * Where the token goes.
-   * @default { in: 'body', field: 'serviceToken' }
+   * @default the manager's platform's: `{ in: 'body', field: 'serviceToken' }` for AnyWeb
    */
   placement?: TokenPlacement
   /**
    * Whether a response is an auth error (the token was refused).
-   * @default HTTP 401, or a JSON body whose `code` is `"A108P001"` (whatever the status)
+   * @default the manager's platform's rule: for AnyWeb, HTTP 401 or a JSON body whose `code` is `"A108P001"` (whatever the status)
    */
   isAuthError?: IsAuthError
   /**
@@ -63,7 +62,6 @@ interface Policy {
   readonly outsiders: Map<string, number>
 }
 
-const DEFAULT_PLACEMENT: TokenPlacement = { in: 'body', field: 'serviceToken' }
 const DEFAULT_ANSWER_TIMEOUT = 500
 /** The longest delay timers can wait. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -79,7 +77,6 @@ function nonEmptyString(value: unknown): value is string {
 }
 
 function resolvePlacement(value: unknown): TokenPlacement {
-  if (value === undefined) return DEFAULT_PLACEMENT
   if (typeof value !== 'object' || value === null) fail('placement', `expected an object, got ${describe(value)}.`)
   const placement = value as Record<string, unknown>
   switch (placement['in']) {
@@ -141,7 +138,9 @@ function createPolicy(manager: TokenManager, options: ServiceTokenAdapterOptions
     const hint = nearest(key, KNOWN_OPTIONS)
     throw new ConfigurationError(key, `Unknown adapter option \`${key}\`${hint === undefined ? '' : ` (did you mean \`${hint}\`?)`}; known options: ${KNOWN_OPTIONS.join(', ')}.`)
   }
-  const isAuthError = options.isAuthError ?? defaultIsAuthError
+  // The manager's platform (AnyWeb unless made with a preset or a `protocol`) gives the defaults.
+  const protocol = protocolOf(manager)
+  const isAuthError = options.isAuthError ?? protocol.isAuthError
   if (typeof isAuthError !== 'function') fail('isAuthError', `expected a function, got ${describe(isAuthError)}.`)
   let origins: string[]
   if (options.origins !== undefined) {
@@ -158,7 +157,7 @@ function createPolicy(manager: TokenManager, options: ServiceTokenAdapterOptions
   }
   return Object.freeze({
     manager,
-    placement: resolvePlacement(options.placement),
+    placement: resolvePlacement(options.placement ?? protocol.placement),
     isAuthError,
     origins: new Set(origins),
     tokenRoute: manager.tokenUrl === undefined ? undefined : routeOf(new URL(manager.tokenUrl)),

@@ -1,0 +1,90 @@
+/**
+ * The one reading of a platform's token answer: its error codes mapped to the library's typed errors,
+ * then a usable token and a plausible lifetime, checked as AnyWeb's are.
+ * @packageDocumentation
+ */
+import { parseRetryAfter, validateGrant } from '../anyweb-source.js'
+import type { Reading } from '../anyweb-source.js'
+import { ErrorCode, InvalidResponseError, PlatformApiError, TokenRequestError } from '../errors.js'
+import type { TokenGrant } from '../types.js'
+import { isRecord } from '../util.js'
+import type { Platform } from './platform.js'
+
+/**
+ * What a documented error code means: `credentials` (final: the app or caller is refused), `quota`
+ * (final until the platform's day ends), `busy` (busy or rate limited: retried).
+ */
+type CodeKind = 'credentials' | 'quota' | 'busy'
+
+/** How a platform shapes its token answer. */
+interface AnswerShape {
+  /** The field of the error code (`errcode`, `code`). */
+  codeField: string
+  /** The field of the error text (`errmsg`, `msg`, `message`). */
+  messageField: string
+  /** The code that means success, when the platform sends one on success (WeCom's and Feishu's 0). */
+  okCode?: number
+  tokenField: string
+  /** The lifetime in seconds (`expires_in`, `expire`, `expireIn`). */
+  expiresField: string
+  /** Every documented code of the token endpoint, with its kind and meaning. */
+  codes: Readonly<Record<string, readonly [CodeKind, string]>>
+}
+
+/** Only numbers and short code-like words are shown: anything else is the server's text and may echo the request. */
+function shownCode(value: unknown, redact: (text: string) => string): string | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return String(value)
+  if (typeof value === 'string' && /^[\w.-]{1,64}$/.test(value)) return redact(value)
+  return undefined
+}
+
+function codeError(platform: Platform, code: string, serverMessage: string, details: { status: number; retryAfterMs?: number }, appid: string): PlatformApiError {
+  const known = platform.answer.codes[code]
+  const common = { ...details, platform: platform.name, serverCode: code, serverMessage }
+  const said = `${platform.title} answered ${code}${known === undefined ? (serverMessage ? ` (${serverMessage})` : '') : ` (${known[1]})`}`
+  const cooldown = 'no new token request is made until the cooldown (option `cooldown`, 30 s by default) ends.'
+  switch (known?.[0]) {
+    case 'credentials':
+      return new PlatformApiError(
+        ErrorCode.PlatformCredentials,
+        `${said}: it refused to issue a token to ${platform.idOption} "${appid}". Check the ${platform.idOption}, the ` +
+          `${platform.secretOption} and the IP allow-list in ${platform.console}; ${cooldown}`,
+        { ...common, retryable: false },
+      )
+    case 'quota':
+      return new PlatformApiError(
+        ErrorCode.PlatformQuota,
+        `${said}: the daily quota of token requests is used up and resets the next day (00:00 China time), or when ` +
+          `reset in ${platform.console}. Share one token between processes (a Redis store) to stay far below it; ${cooldown}`,
+        { ...common, retryable: false },
+      )
+    default:
+      return new PlatformApiError(ErrorCode.PlatformApi, `${said} with HTTP ${details.status} to the token request; it is retried.`, common)
+  }
+}
+
+/**
+ * Turns a platform's token answer into a grant or one of the library's typed errors. The error code
+ * decides first, whatever the HTTP status (WeChat answers errors with 200, Feishu and DingTalk with 4xx).
+ */
+function checkAnswer(platform: Platform, response: Response, body: unknown, reading: Reading): TokenGrant {
+  const { status } = response
+  const shape = platform.answer
+  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now())
+  const details = retryAfterMs === undefined ? { status } : { status, retryAfterMs }
+  if (isRecord(body) && body[shape.codeField] !== undefined && body[shape.codeField] !== shape.okCode) {
+    const code = shownCode(body[shape.codeField], reading.redact)
+    if (code !== undefined) {
+      const message = body[shape.messageField]
+      throw codeError(platform, code, typeof message === 'string' ? reading.redact(message).slice(0, 200) : '', details, reading.appid)
+    }
+  }
+  if (!response.ok) throw new TokenRequestError(ErrorCode.Http, `The ${platform.title} token endpoint answered HTTP ${status}.`, details)
+  if (!isRecord(body)) {
+    throw new InvalidResponseError(`The ${platform.title} token endpoint answered HTTP ${status} with a body that is not a JSON object.`, { status })
+  }
+  return validateGrant({ token: body[shape.tokenField], expiresIn: body[shape.expiresField] }, status)
+}
+
+export { checkAnswer }
+export type { AnswerShape, CodeKind }
