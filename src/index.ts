@@ -45,4 +45,4 @@ export type {
   TokenSourceContext,
   TokenStore,
 } from './types.js'
-export type { TokenProtocol } from './presets/protocol.js'
+export type { TokenProtocol } from './types.js'

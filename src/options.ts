@@ -1,8 +1,7 @@
 import { ConfigurationError } from './errors.js'
 import { memoryStore } from './memory-store.js'
-import { anywebProtocol } from './presets/protocol.js'
-import type { TokenProtocol } from './presets/protocol.js'
-import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenSource, TokenStore } from './types.js'
+import { anywebProtocol } from './http/protocol.js'
+import type { FetchLike, TokenManagerEvent, TokenManagerOptions, TokenProtocol, TokenSource, TokenStore } from './types.js'
 import { describe, MAX_TIMER_MS } from './util.js'
 
 /** The AnyWeb production API. */

@@ -1,6 +1,4 @@
-import { anywebProtocol } from './presets/protocol.js'
-import type { TokenProtocol } from './presets/protocol.js'
-import type { RefreshReason, StoreOperation, TokenManager, TokenManagerEvent } from './types.js'
+import type { RefreshReason, StoreOperation, TokenManager, TokenManagerEvent, TokenProtocol } from './types.js'
 
 /**
  * Internal: a manager made by `createTokenManager` holds, under this symbol, its own `getToken`, a
@@ -119,9 +117,9 @@ function observeThrough(manager: TokenManager, observer: Observer): (() => void)
   return holderOf(manager)?.observe(observer)
 }
 
-/** The protocol of `manager`'s platform; AnyWeb's for a manager not made by `createTokenManager`. */
-function protocolOf(manager: TokenManager): TokenProtocol {
-  return holderOf(manager)?.protocol ?? anywebProtocol
+/** The protocol of `manager`'s platform; `undefined` for a manager not made by `createTokenManager`. */
+function protocolOf(manager: TokenManager): TokenProtocol | undefined {
+  return holderOf(manager)?.protocol
 }
 
 export {

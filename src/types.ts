@@ -1,5 +1,4 @@
 import type { ServiceTokenError } from './errors.js'
-import type { TokenProtocol } from './presets/protocol.js'
 
 /** A value or a promise of it. */
 type Awaitable<T> = T | Promise<T>
@@ -396,9 +395,76 @@ interface TokenManager {
   readonly tokenUrl: string | undefined
 }
 
+
+/** What {@link ServiceTokenAdapterOptions.isAuthError} receives: the response, host-independent. */
+interface AuthErrorState {
+  /** The HTTP status. */
+  status: number
+  /** The response headers. */
+  headers: Headers
+  /** The URL the request went to. */
+  url: string
+  /**
+   * The body parsed as JSON, from what was read for the check (the caller's response stays readable);
+   * `undefined` when the content type is not JSON, the body is longer than 64 KiB (decoded), did not end
+   * within `answerTimeout`, or does not parse.
+   */
+  json(): Promise<unknown>
+}
+
+/** Tells whether a response means "this token is not accepted": the request is then replayed once. */
+type IsAuthError = (state: AuthErrorState) => boolean | Promise<boolean>
+
+/**
+ * Where the token goes in a request.
+ *
+ * - `{ in: 'body', field }`: a field of a JSON object body, an urlencoded body or a multipart form. An
+ *   empty body becomes `{"<field>": "<token>"}` with `content-type: application/json`. A field the
+ *   caller already set gets the token as its value. GET and HEAD requests cannot carry a body and are
+ *   sent untouched.
+ * - `{ in: 'header', name, scheme? }`: a header, e.g. `authorization: Bearer <token>`.
+ * - `{ in: 'query', name }`: a query parameter.
+ *
+ * @example
+ * ```ts
+ * const placement: TokenPlacement = { in: 'header', name: 'authorization', scheme: 'Bearer' }
+ * ```
+ */
+type TokenPlacement =
+  | { in: 'body'; field: string }
+  | { in: 'header'; name: string; scheme?: string }
+  | { in: 'query'; name: string }
+
+/**
+ * A platform's token protocol, as the adapters use it by default (their own `placement` and
+ * `isAuthError` options still win). Presets set it; give one with a custom `source` for a platform
+ * that has no preset.
+ *
+ * @example
+ * ```ts
+ * const protocol: TokenProtocol = {
+ *   placement: { in: 'header', name: 'authorization', scheme: 'Bearer' },
+ *   isAuthError: authErrorRule({ field: 'code', codes: [99991663] }),
+ *   tokenPath: '/open-apis/auth/v3/tenant_access_token/internal',
+ * }
+ * ```
+ */
+interface TokenProtocol {
+  /** Where the token goes in a request. */
+  readonly placement: TokenPlacement
+  /** Whether an answer refuses the token (the request is then replayed once with a new one). */
+  readonly isAuthError: IsAuthError
+  /** The token endpoint's path under `baseUrl` (e.g. `"/cgi-bin/token"`): adapters never send a token there. */
+  readonly tokenPath: string
+}
+
 export type {
   AnyWebManagerOptions,
   AuthErrorKind,
+  AuthErrorState,
+  IsAuthError,
+  TokenPlacement,
+  TokenProtocol,
   Awaitable,
   CommonManagerOptions,
   FetchLike,

@@ -3,27 +3,9 @@
  * JSON body; AnyWeb's `code: "A108P001"` by default) and what a custom rule is given.
  * @packageDocumentation
  */
+import type { AuthErrorState, IsAuthError } from '../types.js'
 import { isPlainObject } from '../util.js'
 import { isJsonContentType, MAX_ANSWER_BYTES } from './answer.js'
-
-/** What {@link ServiceTokenAdapterOptions.isAuthError} receives: the response, host-independent. */
-interface AuthErrorState {
-  /** The HTTP status. */
-  status: number
-  /** The response headers. */
-  headers: Headers
-  /** The URL the request went to. */
-  url: string
-  /**
-   * The body parsed as JSON, from what was read for the check (the caller's response stays readable);
-   * `undefined` when the content type is not JSON, the body is longer than 64 KiB (decoded), did not end
-   * within `answerTimeout`, or does not parse.
-   */
-  json(): Promise<unknown>
-}
-
-/** Tells whether a response means "this token is not accepted": the request is then replayed once. */
-type IsAuthError = (state: AuthErrorState) => boolean | Promise<boolean>
 
 /**
  * A platform's rule for "this token is not accepted": HTTP 401, or a JSON body whose `field` holds one of

@@ -4,29 +4,10 @@
  * @packageDocumentation
  */
 import { ConfigurationError } from '../errors.js'
+import type { TokenPlacement } from '../types.js'
 import { describe, isPlainObject } from '../util.js'
 import { isJsonContentType, mimeType } from './answer.js'
 import type { Call, PlainBody } from './call.js'
-
-/**
- * Where the token goes in a request.
- *
- * - `{ in: 'body', field }`: a field of a JSON object body, an urlencoded body or a multipart form. An
- *   empty body becomes `{"<field>": "<token>"}` with `content-type: application/json`. A field the
- *   caller already set gets the token as its value. GET and HEAD requests cannot carry a body and are
- *   sent untouched.
- * - `{ in: 'header', name, scheme? }`: a header, e.g. `authorization: Bearer <token>`.
- * - `{ in: 'query', name }`: a query parameter.
- *
- * @example
- * ```ts
- * const placement: TokenPlacement = { in: 'header', name: 'authorization', scheme: 'Bearer' }
- * ```
- */
-type TokenPlacement =
-  | { in: 'body'; field: string }
-  | { in: 'header'; name: string; scheme?: string }
-  | { in: 'query'; name: string }
 
 function bodyError(detail: string): ConfigurationError {
   return new ConfigurationError(

@@ -11,6 +11,7 @@ import { MAX_ANSWER_BYTES } from './answer.js'
 import type { AnswerLimits } from './answer.js'
 import type { IsAuthError } from './auth-error.js'
 import type { TokenPlacement } from './place.js'
+import { anywebProtocol } from './protocol.js'
 
 /**
  * Options shared by every adapter (`withServiceToken`, `attachServiceToken`, `serviceTokenHooks`,
@@ -139,7 +140,8 @@ function createPolicy(manager: TokenManager, options: ServiceTokenAdapterOptions
     throw new ConfigurationError(key, `Unknown adapter option \`${key}\`${hint === undefined ? '' : ` (did you mean \`${hint}\`?)`}; known options: ${KNOWN_OPTIONS.join(', ')}.`)
   }
   // The manager's platform (AnyWeb unless made with a preset or a `protocol`) gives the defaults.
-  const protocol = protocolOf(manager)
+  // A manager made by hand speaks AnyWeb's protocol.
+  const protocol = protocolOf(manager) ?? anywebProtocol
   const isAuthError = options.isAuthError ?? protocol.isAuthError
   if (typeof isAuthError !== 'function') fail('isAuthError', `expected a function, got ${describe(isAuthError)}.`)
   let origins: string[]

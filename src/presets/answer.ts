@@ -10,27 +10,6 @@ import type { TokenGrant } from '../types.js'
 import { isRecord } from '../util.js'
 import type { Platform } from './platform.js'
 
-/**
- * What a documented error code means: `credentials` (final: the app or caller is refused), `quota`
- * (final until the platform's day ends), `busy` (busy or rate limited: retried).
- */
-type CodeKind = 'credentials' | 'quota' | 'busy'
-
-/** How a platform shapes its token answer. */
-interface AnswerShape {
-  /** The field of the error code (`errcode`, `code`). */
-  codeField: string
-  /** The field of the error text (`errmsg`, `msg`, `message`). */
-  messageField: string
-  /** The code that means success, when the platform sends one on success (WeCom's and Feishu's 0). */
-  okCode?: number
-  tokenField: string
-  /** The lifetime in seconds (`expires_in`, `expire`, `expireIn`). */
-  expiresField: string
-  /** Every documented code of the token endpoint, with its kind and meaning. */
-  codes: Readonly<Record<string, readonly [CodeKind, string]>>
-}
-
 /** Only numbers and short code-like words are shown: anything else is the server's text and may echo the request. */
 function shownCode(value: unknown, redact: (text: string) => string): string | undefined {
   if (typeof value === 'number' && Number.isInteger(value)) return String(value)
@@ -87,4 +66,3 @@ function checkAnswer(platform: Platform, response: Response, body: unknown, read
 }
 
 export { checkAnswer }
-export type { AnswerShape, CodeKind }

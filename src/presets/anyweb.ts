@@ -1,7 +1,7 @@
 import { anywebSource } from '../anyweb-source.js'
+import { anywebProtocol } from '../http/protocol.js'
 import { rejectUnknown, resolveAnyWeb } from '../options.js'
-import type { PresetCommonOptions, PresetOptions } from './platform.js'
-import { anywebProtocol } from './protocol.js'
+import type { PresetCommonOptions, PresetOptions } from './options.js'
 
 /**
  * Options of the {@link anyweb} preset.

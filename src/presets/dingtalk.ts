@@ -1,6 +1,7 @@
 import { authErrorRule } from '../http/auth-error.js'
-import { presetOptions } from './platform.js'
-import type { Platform, PresetCommonOptions, PresetOptions } from './platform.js'
+import { presetOptions } from './options.js'
+import type { PresetCommonOptions, PresetOptions } from './options.js'
+import type { Platform } from './platform.js'
 
 /**
  * Options of the {@link dingtalk} preset.

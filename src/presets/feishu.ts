@@ -1,8 +1,9 @@
 import { ConfigurationError } from '../errors.js'
 import { authErrorRule } from '../http/auth-error.js'
 import { describe } from '../util.js'
-import { presetOptions } from './platform.js'
-import type { Platform, PresetCommonOptions, PresetOptions } from './platform.js'
+import { presetOptions } from './options.js'
+import type { PresetCommonOptions, PresetOptions } from './options.js'
+import type { Platform } from './platform.js'
 
 /**
  * Options of the {@link feishu} preset.

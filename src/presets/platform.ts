@@ -1,61 +1,28 @@
 /**
- * What a preset knows of its platform, and the one place a preset's options are checked and turned into
- * the options of `createTokenManager`.
+ * What a preset knows of its platform: its token endpoint, the shape of its answers and its codes.
  * @packageDocumentation
  */
-import { ConfigurationError } from '../errors.js'
-import { credential, refuseBrowser, resolveBaseUrl, resolveFetch } from '../options.js'
-import type { FetchLike, TokenSource } from '../types.js'
-import { unknownKey, unknownKeyMessage } from '../util.js'
-import type { AnswerShape } from './answer.js'
-import type { TokenProtocol } from './protocol.js'
-import { platformSource } from './source.js'
+import type { FetchLike, TokenProtocol } from '../types.js'
 
 /**
- * What every preset returns: the options of `createTokenManager` for that platform. Spread other options
- * beside it (`{ ...wechat({ appid, secret }), store }`).
- *
- * @example
- * ```ts
- * const options: PresetOptions = wechat({ appid: 'wx123', secret: process.env.WECHAT_SECRET! })
- * const manager = createTokenManager({ ...options, refreshWindow: 600_000 })
- * ```
+ * What a documented error code means: `credentials` (final: the app or caller is refused), `quota`
+ * (final until the platform's day ends), `busy` (busy or rate limited: retried).
  */
-interface PresetOptions {
-  /** Fetches one token from the platform; the secret stays inside it. */
-  readonly source: TokenSource
-  /** The platform's API origin: the adapters send tokens there only. */
-  readonly baseUrl: string
-  /** The adapters' defaults: where the token goes, what a refusal looks like, the token endpoint. */
-  readonly protocol: TokenProtocol
-  /** `<platform>:<baseUrl>:<app id>`: a store shared by several platforms or apps never mixes their tokens. */
-  readonly storeKey: string
-}
+type CodeKind = 'credentials' | 'quota' | 'busy'
 
-/**
- * Options every preset takes besides the app's credentials.
- *
- * @example
- * ```ts
- * const common: PresetCommonOptions = { baseUrl: 'http://127.0.0.1:8787', fetch: globalThis.fetch }
- * ```
- */
-interface PresetCommonOptions {
-  /**
-   * The platform's API origin. Must be HTTPS, except for loopback addresses (the emulator).
-   * @default the platform's production origin, e.g. `https://api.weixin.qq.com`
-   */
-  baseUrl?: string
-  /**
-   * The fetch used for token requests, captured when the preset is called.
-   * @default globalThis.fetch at that moment
-   */
-  fetch?: FetchLike
-  /**
-   * Allows a secret in a browser-like runtime; a secret shipped to a browser is public.
-   * @default false
-   */
-  dangerouslyAllowBrowser?: boolean
+/** How a platform shapes its token answer. */
+interface AnswerShape {
+  /** The field of the error code (`errcode`, `code`). */
+  codeField: string
+  /** The field of the error text (`errmsg`, `msg`, `message`). */
+  messageField: string
+  /** The code that means success, when the platform sends one on success (WeCom's and Feishu's 0). */
+  okCode?: number
+  tokenField: string
+  /** The lifetime in seconds (`expires_in`, `expire`, `expireIn`). */
+  expiresField: string
+  /** Every documented code of the token endpoint, with its kind and meaning. */
+  codes: Readonly<Record<string, readonly [CodeKind, string]>>
 }
 
 /** The credentials and endpoint of one app on one platform, checked. */
@@ -84,34 +51,4 @@ interface Platform {
   request(config: PresetConfig, tokenUrl: string): { url: string; init: RequestInit }
 }
 
-const COMMON_OPTIONS = ['baseUrl', 'fetch', 'dangerouslyAllowBrowser']
-
-/**
- * Checks a preset's options once (as `createTokenManager` checks its own) and returns the manager's
- * options for `platform`. `extra` names options the preset itself reads.
- */
-function presetOptions(platform: Platform, options: unknown, extra: readonly string[] = []): PresetOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError('options', `${platform.name}() needs an options object: { ${platform.idOption}, ${platform.secretOption} }.`)
-  }
-  const input = options as Record<string, unknown>
-  const known = [platform.idOption, platform.secretOption, ...COMMON_OPTIONS, ...extra]
-  const unknown = unknownKey(input, known)
-  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage(`${platform.name}() option`, unknown, known))
-  const config: PresetConfig = {
-    id: credential(platform.idOption, input[platform.idOption], platform.console),
-    secret: credential(platform.secretOption, input[platform.secretOption], platform.console),
-    baseUrl: resolveBaseUrl(input.baseUrl ?? platform.defaultBaseUrl, platform.defaultBaseUrl),
-    fetch: resolveFetch(input.fetch),
-  }
-  refuseBrowser(input.dangerouslyAllowBrowser)
-  return Object.freeze({
-    source: platformSource(platform, config),
-    baseUrl: config.baseUrl,
-    protocol: platform.protocol,
-    storeKey: `${platform.name}:${config.baseUrl}:${config.id}`,
-  })
-}
-
-export { presetOptions }
-export type { Platform, PresetCommonOptions, PresetConfig, PresetOptions }
+export type { AnswerShape, CodeKind, Platform, PresetConfig }

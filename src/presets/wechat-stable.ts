@@ -1,5 +1,6 @@
-import { presetOptions } from './platform.js'
-import type { Platform, PresetOptions } from './platform.js'
+import { presetOptions } from './options.js'
+import type { PresetOptions } from './options.js'
+import type { Platform } from './platform.js'
 import { WECHAT, wechatProtocol } from './wechat.js'
 import type { WechatPresetOptions } from './wechat.js'
 

@@ -1,8 +1,8 @@
 import { authErrorRule } from '../http/auth-error.js'
-import type { AnswerShape } from './answer.js'
-import { presetOptions } from './platform.js'
-import type { Platform, PresetCommonOptions, PresetOptions } from './platform.js'
-import type { TokenProtocol } from './protocol.js'
+import type { TokenProtocol } from '../types.js'
+import { presetOptions } from './options.js'
+import type { PresetCommonOptions, PresetOptions } from './options.js'
+import type { AnswerShape, Platform } from './platform.js'
 
 /**
  * Options of the {@link wechat} and {@link wechatStable} presets.

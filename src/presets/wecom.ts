@@ -1,7 +1,8 @@
 import { authErrorRule } from '../http/auth-error.js'
-import { presetOptions } from './platform.js'
+import { presetOptions } from './options.js'
+import type { PresetCommonOptions, PresetOptions } from './options.js'
+import type { Platform } from './platform.js'
 import { TENCENT_FIELDS } from './wechat.js'
-import type { Platform, PresetCommonOptions, PresetOptions } from './platform.js'
 
 /**
  * Options of the {@link wecom} preset.
