@@ -104,6 +104,7 @@ async function startRedis() {
   }
 }
 
+/** One redis-cli command to the server on `port`; its reply as text. */
 const cli = (port: number, ...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' })
 
 /** A Redis Cluster of three masters (no replicas) on free loopback ports, each stopped by its pid. */
@@ -207,4 +208,4 @@ async function startSentinel() {
   }
 }
 
-export { freePort, hasRedisServer, startCluster, startRedis, startSentinel, waitFor }
+export { cli, freePort, hasRedisServer, startCluster, startRedis, startSentinel, waitFor }
