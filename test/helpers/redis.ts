@@ -195,7 +195,11 @@ async function startSentinel() {
         // Sentinel for the new master (else they would write to a replica: READONLY).
         cli(before, 'replicaof', '127.0.0.1', String(other))
         cli(before, 'client', 'kill', 'type', 'normal')
-        await waitFor(() => cli(before, 'info', 'replication').includes('master_link_status:up'), 15_000, 'the old master to replicate')
+        await waitFor(() => cli(before, 'info', 'replication').includes('master_link_status:up'), 15_000, 'the old master to replicate').catch(
+          (error: Error) => {
+            throw new Error(`${error.message}\n${cli(before, 'info', 'replication')}\n${cli(sentinel.port, 'sentinel', 'replicas', 'mymaster')}`)
+          },
+        )
       },
       async dispose() {
         await Promise.all(started.map((server) => server.stop()))

@@ -104,10 +104,12 @@ async function fleet() {
       send(command) {
         const id = nextId++
         return new Promise<Answer>((resolve, reject) => {
+          // A load answers when it ends.
+          const within = ANSWER_MS + (command.cmd === 'load' ? command.ms : 0)
           const timer = setTimeout(() => {
             pending.delete(id)
-            reject(new Error(`worker ${child.pid} did not answer ${JSON.stringify(command)} within ${ANSWER_MS} ms\n${stderr}`))
-          }, ANSWER_MS)
+            reject(new Error(`worker ${child.pid} did not answer ${JSON.stringify(command)} within ${within} ms\n${stderr}`))
+          }, within)
           pending.set(id, {
             resolve: (answer) => (clearTimeout(timer), resolve(answer)),
             reject: (error) => (clearTimeout(timer), reject(error)),
