@@ -158,16 +158,21 @@ async function startSentinel() {
   const dir = mkdtempSync(join(tmpdir(), 'anyweb-sentinel-'))
   const started: Awaited<ReturnType<typeof daemon>>[] = []
   try {
-    const master = await daemon(dir)
+    // A full sync starts at once instead of after the default 5 s wait for more replicas: each failover
+    // resyncs the demoted master.
+    const sync = ['--repl-diskless-sync-delay', '0']
+    const master = await daemon(dir, sync)
     started.push(master)
-    const replica = await daemon(dir, ['--replicaof', '127.0.0.1', String(master.port)])
+    const replica = await daemon(dir, [...sync, '--replicaof', '127.0.0.1', String(master.port)])
     started.push(replica)
     await waitFor(() => cli(replica.port, 'info', 'replication').includes('master_link_status:up'), 10_000, 'the replica to sync')
     const sentinel = await daemon(
       dir,
       [
         `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
-        'sentinel down-after-milliseconds mymaster 1000',
+        // Failovers are forced (failover() below); a short down-after made Sentinel fail over on its own
+        // when a master busy with a sync on a loaded machine missed its pings, undoing the one forced.
+        'sentinel down-after-milliseconds mymaster 10000',
         'sentinel failover-timeout mymaster 3000',
       ],
       { sentinel: true },
