@@ -9,6 +9,9 @@
  * `ratePerSecond` a second until `durationMs` or `maxRequests`, prints one {@link WorkerResult} line and
  * exits. It also exits when its stdin closes, so it never outlives the bench.
  *
+ * Waiter latency: each line `refresh` runs `manager.refresh()` (forced; processes refreshing at once share
+ * one token request through Redis) and prints one {@link RefreshAnswer} line.
+ *
  * By hand: `npx tsx bench/cross-process-worker.ts '{"baseUrl":"http://127.0.0.1:8787","redisPort":null,"lanes":4,"ratePerSecond":100,"durationMs":5000,"maxRequests":1000}'`, then type `go`.
  */
 import { createInterface } from 'node:readline'
@@ -52,6 +55,15 @@ interface WorkerResult {
   storeErrors: string[]
 }
 
+/** The answer to `refresh`: when this process had its new token, and whether it fetched it (else took it from Redis). */
+interface RefreshAnswer {
+  refreshed: boolean
+  /** Epoch ms with sub-millisecond precision (processes are compared). */
+  tokenAt: number
+  fetchedIt: boolean
+  error?: string
+}
+
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig
 
 function describe(error: unknown): string {
@@ -71,6 +83,8 @@ if (config.redisPort !== null) {
 
 const events: Record<string, number> = {}
 const tokenRequests: TokenRequest[] = []
+let tokenAt = 0
+let fetchedIt = false
 const storeErrors: string[] = []
 const manager = createTokenManager({
   appid: 'demo-app',
@@ -81,6 +95,10 @@ const manager = createTokenManager({
     events[event.type] = (events[event.type] ?? 0) + 1
     if (event.type === 'token-request') tokenRequests.push({ at: Date.now(), reason: event.reason, attempt: event.attempt })
     if (event.type === 'store-error') storeErrors.push(`${event.operation}: ${describe(event.error)}`)
+    if (event.type === 'token-refreshed' || event.type === 'token-from-store') {
+      tokenAt = performance.timeOrigin + performance.now()
+      fetchedIt = event.type === 'token-refreshed'
+    }
   },
 })
 const anyweb = withServiceToken(fetch, manager)
@@ -145,6 +163,14 @@ let started = false
 let finished = false
 const lines = createInterface({ input: process.stdin })
 lines.on('line', (line) => {
+  if (line.trim() === 'refresh') {
+    const answer = (result: RefreshAnswer): void => void process.stdout.write(`${JSON.stringify(result)}\n`)
+    void manager.refresh().then(
+      () => answer({ refreshed: true, tokenAt, fetchedIt }),
+      (error: unknown) => answer({ refreshed: false, tokenAt, fetchedIt, error: describe(error) }),
+    )
+    return
+  }
   if (line.trim() !== 'go' || started) return
   started = true
   void run().then(
@@ -169,4 +195,4 @@ const ready = (): void => {
 if (redis === undefined) ready()
 else redis.once('ready', ready)
 
-export type { WorkerConfig, WorkerResult }
+export type { RefreshAnswer, WorkerConfig, WorkerResult }

@@ -10,6 +10,11 @@
  * this process, for 10 lifetimes of a 2 s token. redis-server is started for the run on a free loopback
  * port without persistence (test/helpers/redis.ts) and killed by its pid afterwards. Without
  * redis-server the scenario reports itself skipped instead of failing the whole bench.
+ *
+ * Waiter latency: the same 8 processes with the Redis store force a refresh together, round after round
+ * (a 150 ms token request, as over a real network): one fetches, the others wait for its token. Measured
+ * from the holder having its token to each other process having it, and the Redis commands per refresh
+ * (`INFO commandstats` deltas). `BENCH_CROSS_ONLY=wake-ups` runs this part alone.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -17,8 +22,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { hasRedisServer, startRedis } from '../test/helpers/redis.js'
-import type { WorkerConfig, WorkerResult } from './cross-process-worker.js'
-import { built, fixed, log, report } from './lib.js'
+import type { RefreshAnswer, WorkerConfig, WorkerResult } from './cross-process-worker.js'
+import { built, fixed, log, percentile, report } from './lib.js'
 import type { ScenarioResult } from './lib.js'
 
 const { createEmulator } = await built<typeof import('../src/emulator/index.js')>('emulator')
@@ -43,9 +48,17 @@ const RESULT_GRACE_MS = 30_000
  */
 const DUPLICATE_WITHIN_MS = TTL_MS / 2 - 20
 
+/** Forced refreshes of the 8 processes together, for waiter latency and Redis commands per refresh. */
+const WAKE_ROUNDS = 40
+/** The token request of each round: long enough that waiters that polled would ask Redis all along. */
+const WAKE_TOKEN_MS = 150
+const ONLY_WAKE_UPS = process.env['BENCH_CROSS_ONLY'] === 'wake-ups'
+
 const TITLE = '5. Cross-process with the Redis store'
 const TARGET_PER_LIFETIME = `cross-process with the Redis store: token requests per lifetime (${PROCESSES} processes)`
 const TARGET_FAILED = 'cross-process with the Redis store: failed requests'
+const TARGET_WAKE = `cross-process with the Redis store: waiter latency p50 / p99 (${PROCESSES} processes)`
+const TARGET_COMMANDS = `cross-process with the Redis store: Redis commands per refresh (${PROCESSES} processes)`
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const WORKER = fileURLToPath(new URL('./cross-process-worker.ts', import.meta.url))
@@ -88,6 +101,8 @@ interface Worker {
   readonly child: ChildProcessWithoutNullStreams
   readonly ready: Promise<void>
   readonly result: Promise<WorkerResult>
+  /** Forces a refresh in the process; one at a time. */
+  refresh(): Promise<RefreshAnswer>
 }
 
 function startWorker(config: WorkerConfig): Worker {
@@ -103,6 +118,7 @@ function startWorker(config: WorkerConfig): Worker {
   let onReady: () => void = () => {}
   let onResult: (result: WorkerResult) => void = () => {}
   let onExit: (error: Error) => void = () => {}
+  const refreshes: Array<(answer: RefreshAnswer) => void> = []
   const ready = new Promise<void>((resolve, reject) => {
     onReady = resolve
     child.once('exit', (code, signal) => reject(new Error(`worker ${child.pid} exited (${code ?? signal}) before it was ready\n${stderr}`)))
@@ -127,11 +143,17 @@ function startWorker(config: WorkerConfig): Worker {
     if (typeof message !== 'object' || message === null) return
     if ('ready' in message) onReady()
     else if ('ok' in message) onResult(message as WorkerResult)
+    else if ('refreshed' in message) refreshes.shift()?.(message as RefreshAnswer)
   })
   // Both are awaited in runPhase; these only keep an early exit from surfacing as an unhandled rejection.
   ready.catch(() => {})
   result.catch(() => {})
-  return { child, ready, result }
+  const refresh = (): Promise<RefreshAnswer> =>
+    new Promise((resolve) => {
+      refreshes.push(resolve)
+      child.stdin.write('refresh\n')
+    })
+  return { child, ready, result, refresh }
 }
 
 interface Phase {
@@ -221,6 +243,82 @@ async function runPhase(phase: Phase): Promise<PhaseResult> {
   }
 }
 
+interface WakeUps {
+  /** Per waiter and round: ms from the holder having its token to this process having it. */
+  latencies: number[]
+  /** Per round: Redis commands run (all processes). */
+  commands: number[]
+  /** Rounds where other than exactly one process fetched (a waiter gave up on Redis, or a split). */
+  splitRounds: number
+  errors: string[]
+}
+
+/** The Redis commands run so far, from `INFO commandstats`. */
+async function commandsRun(probe: Redis): Promise<number> {
+  return [...(await probe.info('commandstats')).matchAll(/calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0)
+}
+
+async function measureWakeUps(redisPort: number, probe: Redis): Promise<WakeUps> {
+  const emu = createEmulator()
+  const server = await emu.listen({ hostname: '127.0.0.1' })
+  const config: WorkerConfig = { baseUrl: server.url, redisPort, lanes: 0, ratePerSecond: 1, durationMs: 0, maxRequests: 0 }
+  const result: WakeUps = { latencies: [], commands: [], splitRounds: 0, errors: [] }
+  try {
+    const workers = Array.from({ length: PROCESSES }, () => startWorker(config))
+    await within(Promise.all(workers.map((worker) => worker.ready)), READY_MS, 'wake-ups: workers starting')
+    const refreshAll = () => within(Promise.all(workers.map((worker) => worker.refresh())), RESULT_GRACE_MS, 'wake-ups: a refresh round')
+    // A first round warms the connections and subscriptions up; not counted.
+    await refreshAll()
+    emu.inject('serviceToken', { type: 'latency', ms: WAKE_TOKEN_MS }, { times: WAKE_ROUNDS })
+    for (let round = 0; round < WAKE_ROUNDS; round++) {
+      const before = await commandsRun(probe)
+      const answers = await refreshAll()
+      // The probe's own INFO is one of the calls counted.
+      result.commands.push((await commandsRun(probe)) - before - 1)
+      result.errors.push(...answers.flatMap((answer) => (answer.error === undefined ? [] : [answer.error])))
+      const holders = answers.filter((answer) => answer.fetchedIt)
+      if (holders.length !== 1) {
+        result.splitRounds++
+        continue
+      }
+      for (const answer of answers) if (answer !== holders[0]) result.latencies.push(answer.tokenAt - holders[0]!.tokenAt)
+    }
+    return result
+  } finally {
+    await killChildren()
+    await server.close()
+  }
+}
+
+/** The waiter-latency part of the section and its targets. */
+function wakeUpsReport(wake: WakeUps): Pick<ScenarioResult, 'markdown' | 'targets'> {
+  const latencies = [...wake.latencies].sort((a, b) => a - b)
+  const commands = [...wake.commands].sort((a, b) => a - b)
+  const p50 = percentile(latencies, 50)
+  const p99 = percentile(latencies, 99)
+  const perRefresh = percentile(commands, 50)
+  const markdown = [
+    `Waiter latency: the ${PROCESSES} processes with the Redis store force a refresh together, ${WAKE_ROUNDS} rounds, each token request`,
+    `taking ${WAKE_TOKEN_MS} ms: one process fetches, the others are woken by its message on the wake-up channel. Latency is from the`,
+    'holder having its token to each other process having it (both timestamps from the manager\'s events, one clock);',
+    'commands are the `INFO commandstats` delta of the round (every process, the holder\'s write, publish and release included).',
+    '',
+    '| measure | Redis store, 8 processes |',
+    '|---|---:|',
+    `| waiter latency p50 / p99 / max (ms, ${latencies.length} waits) | ${fixed(p50, 1)} / ${fixed(p99, 1)} / ${fixed(latencies.at(-1) ?? Number.NaN, 1)} |`,
+    `| Redis commands per refresh, median / max | ${perRefresh} / ${commands.at(-1)} (${fixed(perRefresh / PROCESSES, 1)} per process) |`,
+    `| rounds where other than one process fetched | ${wake.splitRounds} of ${WAKE_ROUNDS} |`,
+    ...(wake.errors.length > 0 ? ['', `Failures: ${[...new Set(wake.errors)].slice(0, 5).join('; ')}`] : []),
+  ].join('\n')
+  return {
+    markdown,
+    targets: [
+      [TARGET_WAKE, '≤ 5 ms / ≤ 20 ms', `${fixed(p50, 1)} ms / ${fixed(p99, 1)} ms (max ${fixed(latencies.at(-1) ?? Number.NaN, 1)} ms)`, p50 <= 5 && p99 <= 20 && wake.errors.length === 0],
+      [TARGET_COMMANDS, `O(processes): ≤ 6 per process`, `${perRefresh} (${fixed(perRefresh / PROCESSES, 1)} per process)`, perRefresh <= 6 * PROCESSES],
+    ],
+  }
+}
+
 const lifetimesOf = (phase: PhaseResult): number => phase.spanMs / TTL_MS
 const perLifetime = (phase: PhaseResult): number => phase.tokensIssued / lifetimesOf(phase)
 const refreshesOf = (phase: PhaseResult): number => phase.tokenRequests.length - phase.duplicates
@@ -236,7 +334,13 @@ async function measure(): Promise<ScenarioResult> {
   let shared: PhaseResult
   let alone: PhaseResult
   let single: PhaseResult
+  let wake: WakeUps
   try {
+    await within(probe.flushall(), 10_000, 'redis-server answering FLUSHALL')
+    wake = await measureWakeUps(redisServer.port, probe)
+    const wakeUps = wakeUpsReport(wake)
+    log(`wake-ups: ${wakeUps.targets.map(([, , measured]) => measured).join('; ')}`)
+    if (ONLY_WAKE_UPS) return { title: TITLE, ...wakeUps }
     await within(probe.flushall(), 10_000, 'redis-server answering FLUSHALL')
     shared = await runPhase({ label: 'Redis store', processes: PROCESSES, redisPort: redisServer.port })
     alone = await runPhase({ label: 'memory store', processes: PROCESSES, redisPort: null })
@@ -304,9 +408,10 @@ async function measure(): Promise<ScenarioResult> {
     ...(consistent ? [] : ['', '**Warning**: the managers\' token-request events and the emulator\'s count disagree; the figures above are suspect.']),
     ...(shared.errors.length > 0 || alone.errors.length > 0 ? ['', `Failures: ${[...shared.errors, ...alone.errors].join('; ')}`] : []),
   ].join('\n')
+  const wakeUps = wakeUpsReport(wake)
   return {
     title: TITLE,
-    markdown,
+    markdown: `${markdown}\n\n${wakeUps.markdown}`,
     targets: [
       [
         TARGET_PER_LIFETIME,
@@ -315,6 +420,7 @@ async function measure(): Promise<ScenarioResult> {
         perRefresh <= 1 && consistent,
       ],
       [TARGET_FAILED, '0', `${shared.failed} of ${(shared.ok + shared.failed).toLocaleString('en')}`, shared.failed === 0],
+      ...wakeUps.targets,
     ],
   }
 }
@@ -341,6 +447,8 @@ async function main(): Promise<void> {
       skipped: [
         [TARGET_PER_LIFETIME, '1'],
         [TARGET_FAILED, '0'],
+        [TARGET_WAKE, '≤ 5 ms / ≤ 20 ms'],
+        [TARGET_COMMANDS, 'O(processes): ≤ 6 per process'],
       ],
     }
     report(skipped)

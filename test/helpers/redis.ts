@@ -104,25 +104,48 @@ async function startRedis() {
   }
 }
 
+/** One redis-cli command to the server on `port`; its reply as text. */
 const cli = (port: number, ...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' })
 
 /** A Redis Cluster of three masters (no replicas) on free loopback ports, each stopped by its pid. */
 async function startCluster() {
   const dir = mkdtempSync(join(tmpdir(), 'anyweb-cluster-'))
   const nodes: Awaited<ReturnType<typeof daemon>>[] = []
+  const healthy = () => {
+    try {
+      return nodes.every((node) => cli(node.port, 'cluster', 'info').includes('cluster_state:ok'))
+    } catch {
+      return false // a node that is down or restarting
+    }
+  }
   try {
     for (let index = 0; index < 3; index++) {
       const port = await freePort()
       nodes.push(await daemon(dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)], { port }))
     }
     execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-yes'], { stdio: 'pipe' })
-    await waitFor(() => nodes.every((node) => cli(node.port, 'cluster', 'info').includes('cluster_state:ok')), 15_000, 'the cluster to be ok')
+    await waitFor(healthy, 15_000, 'the cluster to be ok')
   } catch (error) {
     await Promise.all(nodes.map((node) => node.stop()))
     throw error
   }
   return {
     ports: nodes.map((node) => node.port),
+    nodes,
+    /** The master that serves `key`'s slot (to stop, freeze or restart that shard). */
+    ownerOf(key: string) {
+      const slot = Number(cli(nodes[0]!.port, 'cluster', 'keyslot', key).trim())
+      // A `cluster nodes` line: `<id> <host:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges…>`.
+      for (const line of cli(nodes[0]!.port, 'cluster', 'nodes').trim().split('\n')) {
+        const fields = line.split(' ')
+        const port = Number(/:(\d+)@/.exec(fields[1] ?? '')?.[1])
+        const ranges = fields.slice(8).map((range) => range.split('-').map(Number))
+        if (ranges.some(([from, to = from]) => from! <= slot && slot <= to!)) return nodes.find((node) => node.port === port)!
+      }
+      throw new Error(`no master serves slot ${slot}`)
+    },
+    /** Whether every node says the cluster is ok (after a node was restarted). */
+    healthy,
     async dispose() {
       await Promise.all(nodes.map((node) => node.stop()))
       rmSync(dir, { recursive: true, force: true })
@@ -135,16 +158,21 @@ async function startSentinel() {
   const dir = mkdtempSync(join(tmpdir(), 'anyweb-sentinel-'))
   const started: Awaited<ReturnType<typeof daemon>>[] = []
   try {
-    const master = await daemon(dir)
+    // A full sync starts at once instead of after the default 5 s wait for more replicas: each failover
+    // resyncs the demoted master.
+    const sync = ['--repl-diskless-sync-delay', '0']
+    const master = await daemon(dir, sync)
     started.push(master)
-    const replica = await daemon(dir, ['--replicaof', '127.0.0.1', String(master.port)])
+    const replica = await daemon(dir, [...sync, '--replicaof', '127.0.0.1', String(master.port)])
     started.push(replica)
     await waitFor(() => cli(replica.port, 'info', 'replication').includes('master_link_status:up'), 10_000, 'the replica to sync')
     const sentinel = await daemon(
       dir,
       [
         `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
-        'sentinel down-after-milliseconds mymaster 1000',
+        // Failovers are forced (failover() below); a short down-after made Sentinel fail over on its own
+        // when a master busy with a sync on a loaded machine missed its pings, undoing the one forced.
+        'sentinel down-after-milliseconds mymaster 10000',
         'sentinel failover-timeout mymaster 3000',
       ],
       { sentinel: true },
@@ -167,9 +195,16 @@ async function startSentinel() {
         // Sentinel refuses (NOGOODSLAVE) until it has seen the replica healthy for a moment.
         await waitFor(() => !cli(sentinel.port, 'sentinel', 'failover', 'mymaster').includes('ERR'), 15_000, 'Sentinel to accept a failover')
         await waitFor(() => this.masterPort() === other, 15_000, 'the replica to be promoted')
-        // Sentinel demotes the old master only when it next checks it (seconds): done here at once.
+        // Sentinel demotes the old master only when it next checks it (seconds): done here at once, and,
+        // as Sentinel does when it reconfigures a server, its clients are disconnected so that they ask
+        // Sentinel for the new master (else they would write to a replica: READONLY).
         cli(before, 'replicaof', '127.0.0.1', String(other))
-        await waitFor(() => cli(before, 'info', 'replication').includes('master_link_status:up'), 15_000, 'the old master to replicate')
+        cli(before, 'client', 'kill', 'type', 'normal')
+        await waitFor(() => cli(before, 'info', 'replication').includes('master_link_status:up'), 15_000, 'the old master to replicate').catch(
+          (error: Error) => {
+            throw new Error(`${error.message}\n${cli(before, 'info', 'replication')}\n${cli(sentinel.port, 'sentinel', 'replicas', 'mymaster')}`)
+          },
+        )
       },
       async dispose() {
         await Promise.all(started.map((server) => server.stop()))
@@ -182,4 +217,4 @@ async function startSentinel() {
   }
 }
 
-export { freePort, hasRedisServer, startCluster, startRedis, startSentinel, waitFor }
+export { cli, freePort, hasRedisServer, startCluster, startRedis, startSentinel, waitFor }

@@ -58,21 +58,31 @@ describe.skipIf(!enabled)('redisStore against a real redis-server', () => {
     expect(await store.get('k')).toBeUndefined()
   })
 
-  it('keys by appid and never writes the secret to Redis', async () => {
+  it('keys by appid and never sends the secret to Redis (every command seen by MONITOR, every key and value)', async () => {
     const secret = 'redis-must-never-see-this'
     const server = await startServer((_request, response) =>
       json(response, { code: 1000, message: 'success', data: { serviceToken: 'jwt-1', expiresIn: 600 } }),
     )
+    const monitor = await client().monitor()
+    const seen: string[] = []
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')))
     try {
       const redisClient = client()
       const manager = track(createTokenManager({ appid: 'app-42', secret, baseUrl: server.url, store: redisStore(redisClient) }))
       expect(await manager.getToken()).toBe('jwt-1')
+      // A refresh too: the lock, its renewal and release, the write and the wake-up message.
+      await manager.refresh()
       await flush()
       const keys = await redisClient.keys('*')
       expect(keys).toEqual([`anyweb-service-token:anyweb:${server.url}:app-42`])
       const values = await Promise.all(keys.map((key) => redisClient.get(key)))
       expect(JSON.stringify({ keys, values })).not.toContain(secret)
+      await waitFor(() => seen.some((command) => command.startsWith('PUBLISH')), 5_000, 'MONITOR to show the wake-up message')
+      // MONITOR saw the token go by (in the SET and the PUBLISH), so it would have seen the secret too.
+      expect(seen.filter((command) => command.includes('jwt-1')).length).toBeGreaterThanOrEqual(2)
+      expect(seen.join('\n')).not.toContain(secret)
     } finally {
+      monitor.disconnect()
       await server.close()
     }
   })
