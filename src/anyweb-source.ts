@@ -194,21 +194,26 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
   }
 }
 
-/** Whether a text, or any own property of an error down its `cause` chain, holds the secret. */
-function showsSecret(value: unknown, redact: (text: string) => string, depth = 0): boolean {
-  if (typeof value === 'string') return redact(value) !== value
-  if (typeof value !== 'object' || value === null || depth > 4) return false
-  const keys = new Set([...Object.getOwnPropertyNames(value), 'message', 'stack', 'cause'])
-  return [...keys].some((key) => showsSecret((value as Record<string, unknown>)[key], redact, depth + 1))
-}
+/** How deep a network error's `cause` chain is kept (Node's fetch: TypeError → the socket's error). */
+const CAUSE_DEPTH = 3
 
 /**
- * The network error to keep as `cause`: as it is, unless it shows the secret (a custom fetch may put
- * the request into its error), then a plain error with its redacted message.
+ * The network error to keep as `cause`, rebuilt from an allow-list: its name, its message redacted, a
+ * short `code` (such as `ECONNREFUSED`), and so on down its `cause` chain. Nothing else of it is kept: a
+ * custom fetch may put the request (its URL, its body, the secret with them) anywhere in its error, in a
+ * `URL`, a `Request` or a `Map` that no scan of strings would see.
  */
-function scrubbed(error: unknown, redact: (text: string) => string): unknown {
-  if (!showsSecret(error, redact)) return error
-  return new Error(redact(error instanceof Error ? error.message : String(error)))
+function scrubbed(error: unknown, redact: (text: string) => string, depth = 0): Error {
+  const source = error instanceof Error ? error : undefined
+  const cause = depth < CAUSE_DEPTH && source?.cause !== undefined ? { cause: scrubbed(source.cause, redact, depth + 1) } : undefined
+  const copy = new Error(redact(source === undefined ? String(error) : source.message), cause)
+  if (source !== undefined) copy.name = redact(source.name)
+  const code = (error as { code?: unknown } | null)?.code
+  if ((typeof code === 'string' && /^[\w.-]{1,40}$/.test(code)) || typeof code === 'number') {
+    ;(copy as Error & { code?: unknown }).code = typeof code === 'string' ? redact(code) : code
+  }
+  // The copy's stack is this function's, not the original's (which may quote the secret in its message).
+  return copy
 }
 
 export { anywebSource, CREDENTIAL_CODES, isRedirect, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }

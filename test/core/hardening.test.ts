@@ -7,6 +7,7 @@ import { inspect } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { createEmulator } from '../../src/emulator/index.js'
+import { wechat } from '../../src/presets/index.js'
 import { ConfigurationError, createTokenManager, ErrorCode, memoryStore } from '../../src/index.js'
 import type { AnyWebManagerOptions, TokenManager, TokenManagerEvent, TokenStore } from '../../src/index.js'
 import { redisStore } from '../../src/redis-store.js'
@@ -158,6 +159,27 @@ describe('the secret never appears in anything the library emits', () => {
     })
     const error = await rejection(m.getToken())
     expect(error.code).toBe(ErrorCode.Network)
+    expectSecretNowhere(error, events)
+  })
+
+  // Places no scan of strings reaches: a URL, a Request, a Map, a cause chain deeper than any scan goes.
+  it.each([
+    ['a URL', (url: string) => Object.assign(new Error('boom'), { url: new URL(url) })],
+    ['a Request', (url: string) => Object.assign(new Error('boom'), { request: new Request(url) })],
+    ['a Map', (url: string) => Object.assign(new Error('boom'), { meta: new Map([['url', url]]) })],
+    ['a cause six deep', (url: string) => Array.from({ length: 6 }).reduce<Error>((inner, _, i) => new Error(`wrap ${i}`, { cause: inner }), new Error(url))],
+  ])('nor in a network error that holds the request in %s (the secret in the query, as WeChat wants it)', async (_label, make) => {
+    const api = await server((_request, response) => json(response, grant('t')))
+    const events: TokenManagerEvent[] = []
+    const fetch = async (input: RequestInfo | URL): Promise<Response> => {
+      throw make(String(input))
+    }
+    const preset = wechat({ appid: APPID, secret: SECRET, baseUrl: api.url, fetch })
+    const w = createTokenManager({ ...preset, onEvent: (event) => events.push(event), retry: { attempts: 1 } })
+    const error = await rejection(w.getToken())
+    w.close()
+    expect(error.code).toBe(ErrorCode.Network)
+    expect(error.cause).toBeInstanceOf(Error)
     expectSecretNowhere(error, events)
   })
 })
