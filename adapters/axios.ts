@@ -9,12 +9,44 @@ import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
 import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once, ruleOf } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError, ResolvedRule } from '../src/http/auth-error.js'
 import { renewToken, tokenFor } from '../src/http/exchange.js'
-import { bodyError, formWithToken, headerValue, injectJsonText, injectUrlEncoded } from '../src/http/place.js'
+import { bodyError, formWithToken, headerValue, injectJsonText, injectUrlEncoded, urlWithToken } from '../src/http/place.js'
 import type { TokenPlacement } from '../src/http/place.js'
 import { appliesTo, createPolicy, outsiderOrigin, reportOutsider } from '../src/http/policy.js'
 import type { Policy, ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { TokenManager } from '../src/types.js'
 import { describe, isPlainObject } from '../src/util.js'
+
+/** Whether the query of `url` (absolute or relative) has a parameter `name`. */
+function queryHas(url: string, name: string): boolean {
+  const question = url.indexOf('?')
+  if (question === -1) return false
+  const hash = url.indexOf('#', question)
+  return new URLSearchParams(url.slice(question + 1, hash === -1 ? url.length : hash)).has(name)
+}
+
+/** `params` without `name`, for a URL that carries it already. */
+function withoutParam(params: unknown, name: string): unknown {
+  if (params instanceof URLSearchParams) {
+    const copy = new URLSearchParams(params)
+    copy.delete(name)
+    return copy
+  }
+  if (typeof params !== 'object' || params === null || !Object.hasOwn(params, name)) return params
+  const { [name]: _dropped, ...rest } = params as Record<string, unknown>
+  return rest
+}
+
+/**
+ * The token as query parameter `name`: in `config.url` where the URL has one already (axios would keep
+ * it and add its `params` after it, and APIs read the first: WeChat's documentation prints its URLs
+ * with `?access_token=ACCESS_TOKEN`), otherwise in `params`.
+ */
+function placeInQuery(config: InternalAxiosRequestConfig, name: string, token: string): void {
+  if (config.url !== undefined && queryHas(config.url, name)) {
+    config.url = urlWithToken(config.url, name, token)
+    config.params = withoutParam(config.params, name)
+  } else config.params = withQueryParam(config.params, name, token)
+}
 
 function withQueryParam(params: unknown, name: string, token: string): unknown {
   if (params instanceof URLSearchParams) {
@@ -135,6 +167,7 @@ const FETCH_IGNORES_MAX_REDIRECTS = /* @__PURE__ */ (() => {
  * the config is left with afterwards (the caller may log it or send it again, even elsewhere).
  */
 interface Unplaced {
+  readonly url: string | undefined
   readonly data: unknown
   readonly params: unknown
   /**
@@ -148,9 +181,9 @@ interface Unplaced {
 }
 
 function unplaced(policy: Policy, config: InternalAxiosRequestConfig): Unplaced {
-  const { data, params, maxRedirects, fetchOptions, timeout } = config
+  const { url, data, params, maxRedirects, fetchOptions, timeout } = config
   const name = touchedHeader(policy)
-  return { data, params, header: name === undefined ? undefined : config.headers.get(name), maxRedirects, fetchOptions, timeout }
+  return { url, data, params, header: name === undefined ? undefined : config.headers.get(name), maxRedirects, fetchOptions, timeout }
 }
 
 function touchedHeader(policy: Policy): string | undefined {
@@ -162,7 +195,7 @@ function touchedHeader(policy: Policy): string | undefined {
 function placeInConfig(policy: Policy, config: InternalAxiosRequestConfig, token: string, before: Unplaced): void {
   const { placement } = policy
   if (placement.in === 'header') config.headers.set(placement.name, headerValue(placement, token))
-  else if (placement.in === 'query') config.params = withQueryParam(config.params, placement.name, token)
+  else if (placement.in === 'query') placeInQuery(config, placement.name, token)
   else {
     config.data = dataWithToken(config.data, config.headers, placement.field, token)
     // A length the caller gave no longer fits the body (one an adapter left, {@link restore} took away).
@@ -179,6 +212,8 @@ function placeInConfig(policy: Policy, config: InternalAxiosRequestConfig, token
  * field: the config may be sent again without it.
  */
 function restore(policy: Policy, config: InternalAxiosRequestConfig, before: Unplaced): void {
+  if (before.url === undefined) delete config.url
+  else config.url = before.url
   config.data = before.data
   config.params = before.params
   const name = touchedHeader(policy)

@@ -260,5 +260,5 @@ function placeToken(placement: TokenPlacement, call: Call, token: string): Call 
   }
 }
 
-export { bodyError, editHeaders, formWithToken, headerValue, injectJsonText, injectUrlEncoded, placeToken }
+export { bodyError, editHeaders, formWithToken, headerValue, injectJsonText, injectUrlEncoded, placeToken, urlWithToken }
 export type { TokenPlacement }

@@ -185,6 +185,13 @@ describe.each(drivers)('$name', (driver) => {
       expect(api.received[0]?.body).toBe('{"serviceToken":"token-1","a":1}')
     })
 
+    it('a query parameter of the token\'s name already in the URL (as WeChat\'s docs print theirs) gets the token, in place and once', async () => {
+      const { api, manager } = await recordingWorld()
+      const call = driver.client(manager, { placement: { in: 'query', name: 'access_token' } })
+      await call({ url: `${api.url}/cgi-bin/message/custom/send?access_token=ACCESS_TOKEN&x=1`, body: '{}', headers: { 'content-type': 'application/json' } })
+      expect(api.received[0]?.path).toBe('/cgi-bin/message/custom/send?access_token=token-1&x=1')
+    })
+
     it('urlencoded bodies keep their fields, order and content type', async () => {
       const { api, manager } = await recordingWorld()
       const call = driver.client(manager)
