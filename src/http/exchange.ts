@@ -22,17 +22,24 @@ function tokenFor(policy: Policy, signal: AbortSignal | undefined): string | Pro
 }
 
 /**
- * Reports the auth error (an answer of HTTP `status`), compare-and-invalidates the refused token, then
- * gets the current one (a newer one, or a fresh fetch) for the resend; `undefined` when the manager kept
- * the refused token (the API refuses fresh tokens too, see `refusalBackoff`): sending it again would
+ * Reports the auth error (an answer of HTTP `status`) and compare-and-invalidates the refused token;
+ * whether the manager threw it away (it keeps it when the API refuses fresh tokens too).
+ */
+function reportRefusal(policy: Policy, refused: string, status: number): boolean {
+  // A rule made by `authErrorRule` (AnyWeb's, a preset's) looks for a code in the body; others are the caller's.
+  const kind = status === 401 ? 'http-401' : ruleOf(policy.isAuthError) !== undefined ? 'body-code' : 'custom'
+  emitThrough(policy.manager, { type: 'auth-error', kind, status })
+  return policy.manager.invalidate(refused)
+}
+
+/**
+ * After {@link reportRefusal}, the current token (a newer one, or a fresh fetch) for the resend;
+ * `undefined` when the manager kept the refused token (see `refusalBackoff`): sending it again would
  * only be refused again. The resend is signalled when the token is at hand, in the caller's context:
  * instrumentation marks the caller's active span there.
  */
 async function renewToken(policy: Policy, refused: string, signal: AbortSignal | undefined, status: number): Promise<string | undefined> {
-  // A rule made by `authErrorRule` (AnyWeb's, a preset's) looks for a code in the body; others are the caller's.
-  const kind = status === 401 ? 'http-401' : ruleOf(policy.isAuthError) !== undefined ? 'body-code' : 'custom'
-  emitThrough(policy.manager, { type: 'auth-error', kind, status })
-  const dropped = policy.manager.invalidate(refused)
+  const dropped = reportRefusal(policy, refused, status)
   const token = await policy.manager.getToken(signal === undefined ? NO_OPTIONS : { signal })
   if (!dropped && token === refused) return undefined
   signalThrough(policy.manager, REPLAY)
@@ -72,7 +79,11 @@ async function follow(policy: Policy, fetch: FetchLike, call: Call, token: strin
  */
 async function settle(policy: Policy, fetch: FetchLike, call: Call, token: string, first: Response): Promise<Response> {
   const answer = await follow(policy, fetch, call, token, first)
-  if (!call.replayable) return answer
+  if (!call.replayable) {
+    // Its body is gone, so no resend; but the token it was refused goes, for the calls after it.
+    noticeRefusal(policy, call.url, token, answer).catch(() => undefined)
+    return answer
+  }
   const signal = signalOf(call)
   const { response, text } = await inspectAnswer(answer, policy.answer, signal)
   const refused = answerRefuses(policy.isAuthError, response, text, call.url)
@@ -96,14 +107,26 @@ async function exchange(policy: Policy, fetch: FetchLike, url: string, input: Re
 const OUTSIDER_BYTES = 1024
 
 /**
+ * Whether an answer the caller gets as it is refuses the token, judged from a clone of its body: at most
+ * `bytes` of JSON within `answerTimeout`, so the caller's own reading is neither delayed nor bounded.
+ */
+async function cloneRefuses(policy: Policy, url: string, response: Response, bytes: number): Promise<boolean> {
+  const json = isJsonContentType(response.headers.get('content-type')) && response.body !== null && !response.bodyUsed
+  const text = json ? await copyText(response.clone(), { bytes, time: policy.answer.time }) : undefined
+  return answerRefuses(policy.isAuthError, response, text, url)
+}
+
+/**
  * Reports (once per origin) an answer to a request that got no token because of its origin when it
- * refuses one: the sign of a client and a manager that name the API differently. Its body is read from
- * a clone, at most 1 KiB of JSON within `answerTimeout`.
+ * refuses one: the sign of a client and a manager that name the API differently.
  */
 async function noticeOutsider(policy: Policy, origin: string, url: string, response: Response): Promise<void> {
-  const json = isJsonContentType(response.headers.get('content-type')) && response.body !== null && !response.bodyUsed
-  const text = json ? await copyText(response.clone(), { bytes: OUTSIDER_BYTES, time: policy.answer.time }) : undefined
-  if (await answerRefuses(policy.isAuthError, response, text, url)) reportOutsider(policy, origin, response.status)
+  if (await cloneRefuses(policy, url, response, OUTSIDER_BYTES)) reportOutsider(policy, origin, response.status)
+}
+
+/** A refusal of a call that cannot be sent again (its body was a stream) still invalidates its token. */
+async function noticeRefusal(policy: Policy, url: string, token: string, response: Response): Promise<void> {
+  if (await cloneRefuses(policy, url, response, policy.answer.bytes)) reportRefusal(policy, token, response.status)
 }
 
 /** Marks a fetch made by {@link createTokenFetch}, with the policy it serves. */

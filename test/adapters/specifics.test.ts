@@ -1,7 +1,7 @@
 import axios, { AxiosError } from 'axios'
 import ky, { HTTPError } from 'ky'
 import createClient from 'openapi-fetch'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { attachServiceToken } from '../../adapters/axios.js'
 import { withServiceToken } from '../../adapters/fetch.js'
 import { serviceTokenHooks } from '../../adapters/ky.js'
@@ -106,15 +106,20 @@ describe('fetch', () => {
     const manager = createTokenManager({ source: countingSource({ auto: true }).source, baseUrl: api.url })
     cleanups.push(() => api.close(), () => manager.close())
     const anyweb = withServiceToken(globalThis.fetch, manager, { placement: { in: 'header', name: 'x-token' } })
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"a":1}'))
-        controller.close()
-      },
-    })
-    const response = await anyweb(api.url + CHECK, { method: 'POST', body, duplex: 'half' } as RequestInit)
+    const stream = () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"a":1}'))
+          controller.close()
+        },
+      })
+    const response = await anyweb(api.url + CHECK, { method: 'POST', body: stream(), duplex: 'half' } as RequestInit)
     expect(await response.json()).toMatchObject({ code: 'A108P001' })
     expect(api.received.map((request) => [request.body, request.headers['x-token']])).toEqual([['{"a":1}', 'token-1']])
+    // Not resent, but its token goes: an upload-only service is not stuck with it until it expires.
+    await vi.waitFor(() => expect(manager.peek()).toBeUndefined(), { timeout: 2_000 })
+    await anyweb(api.url + CHECK, { method: 'POST', body: stream(), duplex: 'half' } as RequestInit)
+    expect(api.received.map((request) => request.headers['x-token'])).toEqual(['token-1', 'token-2'])
   })
 
   it('a binary body cannot carry the token: ConfigurationError, nothing sent', async () => {
