@@ -5,7 +5,7 @@
 import axios, { AxiosError, getAdapter, toFormData } from 'axios'
 import type { AxiosAdapter, AxiosHeaders, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios'
 import { ConfigurationError, isServiceTokenError } from '../src/errors.js'
-import { isJsonContentType, MAX_ANSWER_BYTES } from '../src/http/answer.js'
+import { MAX_ANSWER_BYTES, mayBeJson } from '../src/http/answer.js'
 import { decodedRefuses, defaultIsAuthError, jsonOfDecoded, once, ruleOf } from '../src/http/auth-error.js'
 import type { AuthErrorState, IsAuthError, ResolvedRule } from '../src/http/auth-error.js'
 import { renewToken, tokenFor } from '../src/http/exchange.js'
@@ -277,7 +277,7 @@ function prepareBody(config: InternalAxiosRequestConfig): void {
 async function blobRefuses(status: number, data: Blob, contentType: string | null, rule: ResolvedRule): Promise<boolean> {
   return (
     status === 401 ||
-    (data.size <= MAX_ANSWER_BYTES && isJsonContentType(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType, rule))
+    (data.size <= MAX_ANSWER_BYTES && mayBeJson(contentType) && decodedRefuses(status, new Uint8Array(await data.arrayBuffer()), contentType, rule))
   )
 }
 

@@ -406,7 +406,7 @@ interface AuthErrorState {
   url: string
   /**
    * The body parsed as JSON, from what was read for the check (the caller's response stays readable);
-   * `undefined` when the content type is not JSON, the body is longer than 64 KiB (decoded), did not end
+   * `undefined` when the content type is neither JSON nor `text/plain`, the body is longer than 64 KiB (decoded), did not end
    * within `answerTimeout`, or does not parse.
    */
   json(): Promise<unknown>

@@ -38,10 +38,15 @@ function isJsonContentType(contentType: string | null | undefined): boolean {
   return essence === 'application/json' || JSON_TYPE.test(essence)
 }
 
-/** Whether an answer is worth a look: JSON, with a body that a new Response can carry, not longer than `limit` as declared. */
+/** JSON, or plain text that may be JSON (some APIs, WeChat's media endpoints among them, label their JSON errors so). */
+function mayBeJson(contentType: string | null | undefined): boolean {
+  return isJsonContentType(contentType) || mimeType(contentType) === 'text/plain'
+}
+
+/** Whether an answer is worth a look: JSON (or plain text), with a body that a new Response can carry, not longer than `limit` as declared. */
 function inspectable(response: Response, limit: number): boolean {
   const { status, headers } = response
-  if (response.body === null || response.bodyUsed || status < 200 || status > 599 || !isJsonContentType(headers.get('content-type'))) {
+  if (response.body === null || response.bodyUsed || status < 200 || status > 599 || !mayBeJson(headers.get('content-type'))) {
     return false
   }
   // A declared length counts the bytes on the wire: for a compressed answer only the decoded bytes read can tell.
@@ -228,5 +233,5 @@ function discard(response: Response): void {
   response.body?.cancel().catch(() => undefined)
 }
 
-export { copyText, discard, inspectAnswer, isJsonContentType, MAX_ANSWER_BYTES, mimeType, rebuilt }
+export { copyText, discard, inspectAnswer, isJsonContentType, mayBeJson, MAX_ANSWER_BYTES, mimeType, rebuilt }
 export type { AnswerLimits, Inspected }

@@ -5,7 +5,7 @@
  */
 import type { AuthErrorState, IsAuthError } from '../types.js'
 import { isPlainObject } from '../util.js'
-import { isJsonContentType, MAX_ANSWER_BYTES } from './answer.js'
+import { MAX_ANSWER_BYTES, mayBeJson } from './answer.js'
 
 /**
  * A platform's rule for "this token is not accepted": HTTP 401, or a JSON body whose `field` holds one of
@@ -142,10 +142,10 @@ function bytesOf(data: ArrayBuffer | ArrayBufferView): Uint8Array {
  */
 function jsonOfDecoded(data: unknown, contentType: string | null): unknown {
   if (typeof data === 'string') {
-    return !isJsonContentType(contentType) || data.length > MAX_ANSWER_BYTES ? undefined : parseJson(data)
+    return !mayBeJson(contentType) || data.length > MAX_ANSWER_BYTES ? undefined : parseJson(data)
   }
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-    return !isJsonContentType(contentType) || data.byteLength > MAX_ANSWER_BYTES ? undefined : parseJson(decoder.decode(bytesOf(data)))
+    return !mayBeJson(contentType) || data.byteLength > MAX_ANSWER_BYTES ? undefined : parseJson(decoder.decode(bytesOf(data)))
   }
   return isPlainObject(data) || Array.isArray(data) ? data : undefined
 }

@@ -5,7 +5,7 @@
  */
 import { emitThrough, readyTokenOf, REPLAY, signalThrough } from '../ready-token.js'
 import type { FetchLike, GetTokenOptions } from '../types.js'
-import { copyText, discard, inspectAnswer, isJsonContentType, rebuilt } from './answer.js'
+import { copyText, discard, inspectAnswer, mayBeJson, rebuilt } from './answer.js'
 import { answerRefuses, ruleOf } from './auth-error.js'
 import { callOf, isOneShotBody } from './call.js'
 import type { Call } from './call.js'
@@ -111,7 +111,7 @@ const OUTSIDER_BYTES = 1024
  * `bytes` of JSON within `answerTimeout`, so the caller's own reading is neither delayed nor bounded.
  */
 async function cloneRefuses(policy: Policy, url: string, response: Response, bytes: number): Promise<boolean> {
-  const json = isJsonContentType(response.headers.get('content-type')) && response.body !== null && !response.bodyUsed
+  const json = mayBeJson(response.headers.get('content-type')) && response.body !== null && !response.bodyUsed
   const text = json ? await copyText(response.clone(), { bytes, time: policy.answer.time }) : undefined
   return answerRefuses(policy.isAuthError, response, text, url)
 }

@@ -348,6 +348,20 @@ describe.each(drivers)('$name', (driver) => {
       expect(api.received).toHaveLength(0)
     })
 
+    it.each([
+      ['with a declared length', true],
+      ['chunked', false],
+    ])('a refusal labelled text/plain (as some WeChat endpoints send theirs), %s, is seen and replayed', async (_label, declared) => {
+      const { api, manager } = await recordingWorld((request, response) => {
+        const text = JSON.stringify(bodyToken(request) === 'token-1' ? { code: 'A108P001', message: 'serviceToken wrong', data: null } : { code: 1000 })
+        response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', ...(declared ? { 'content-length': Buffer.byteLength(text) } : {}) })
+        response.end(text)
+      })
+      const outcome = await driver.client(manager)({ url: api.url + CHECK, body: '{}', headers: { 'content-type': 'application/json' } })
+      expect(outcome.json).toEqual({ code: 1000 })
+      expect(api.received.map(bodyToken)).toEqual(['token-1', 'token-2'])
+    })
+
     it('an abort during the replay rejects', async () => {
       let replayArrived!: () => void
       const arrived = new Promise<void>((resolve) => (replayArrived = resolve))
