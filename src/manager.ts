@@ -401,7 +401,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
     const token = await fetchToken(reason)
     // Callers never wait for the store: it only shares what this manager already has.
-    void useStore('set', () => store.set(storeKey, token))
+    keepAlive(useStore('set', () => store.set(storeKey, token)))
     return adopt(token)
   }
 
@@ -419,13 +419,17 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (flight === current) flight = undefined
     }
     // Background refreshes may have no waiter: the rejection is recorded in state, never unhandled.
-    const settled = promise.then(clear, clear)
-    try {
-      config.waitUntil?.(settled)
-    } catch {
-      // The refresh runs either way; a runtime refusing to keep it alive must not fail the caller.
-    }
+    keepAlive(promise.then(clear, clear))
     return current
+  }
+
+  /** Hands work that outlives its caller (a refresh, a store write) to `waitUntil`, when one is given. */
+  function keepAlive(work: Promise<unknown>): void {
+    try {
+      config.waitUntil?.(work)
+    } catch {
+      // The work runs either way; a runtime refusing to keep it alive must not fail the caller.
+    }
   }
 
   /** The token to hand out after a refresh fails: the old one, as long as it has not expired. */
@@ -525,7 +529,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     const { expiresAt } = entry
     entry = undefined
     invalidated = token
-    void useStore('delete', () => store.delete(storeKey, token))
+    keepAlive(useStore('delete', () => store.delete(storeKey, token)))
     emit({ type: 'token-invalidated', expiresAt })
     return true
   }

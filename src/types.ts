@@ -294,7 +294,8 @@ interface CommonManagerOptions {
   /** Receives every {@link TokenManagerEvent}. Must not throw (what it throws is ignored). */
   onEvent?: (event: TokenManagerEvent) => void
   /**
-   * Hands each token request to the runtime as work that must finish after the response is sent. Needed
+   * Hands each token request and store write to the runtime as work that must finish after the response
+   * is sent. Needed
    * on Cloudflare Workers, which stop a request's pending I/O once it has answered: a refresh ahead
    * started by a request that then answers with the cached token would otherwise be cut off, and the
    * callers waiting on it later would wait for ever. Elsewhere nothing stops such work; leave it unset.

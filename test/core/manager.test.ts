@@ -174,13 +174,41 @@ describe('waitUntil', () => {
     await first
     await flush()
     expect(cold).toEqual({ settled: true, value: undefined })
+    // The second is the store write that followed.
+    expect(handed).toHaveLength(2)
     await clock.advance(HOUR * 1000 - 300_000)
     expect(await manager.getToken()).toBe('token-1')
-    expect(handed).toHaveLength(2)
-    const ahead = observe(handed[1]!)
+    expect(handed).toHaveLength(3)
+    const ahead = observe(handed[2]!)
     counter.last.reject(transient())
     await clock.advance(60_000)
     expect(ahead).toEqual({ settled: true, value: undefined })
+  })
+
+  it('gets the store writes too (set after a token request, delete after an invalidation), settling when they end', async () => {
+    const handed: Promise<unknown>[] = []
+    let finishSet!: () => void
+    const inner = memoryStore()
+    const store: TokenStore = {
+      get: (key) => inner.get(key),
+      set: (key, value) => new Promise<void>((resolve) => (finishSet = () => resolve(inner.set(key, value)))),
+      delete: (key, token) => inner.delete(key, token),
+    }
+    const { counter, manager } = setup({ store, waitUntil: (work) => void handed.push(work) })
+    const first = manager.getToken()
+    await flush()
+    counter.last.resolve()
+    expect(await first).toBe('token-1')
+    await flush()
+    expect(handed).toHaveLength(2)
+    const write = observe(handed[1]!)
+    await flush()
+    expect(write.settled).toBe(false)
+    finishSet()
+    await flush()
+    expect(write.settled).toBe(true)
+    expect(manager.invalidate('token-1')).toBe(true)
+    expect(handed).toHaveLength(3)
   })
 
   it('a waitUntil that throws does not fail the caller', async () => {
