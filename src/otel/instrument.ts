@@ -78,16 +78,17 @@ function stateOf(meter: Meter): MeterState {
   return state
 }
 
+/** A ConfigurationError about instrument()'s `option`, saying `why`. */
+function refused(option: keyof InstrumentOptions | 'manager', why: string, cause?: unknown): ConfigurationError {
+  return new ConfigurationError(option, `Invalid argument \`${option}\` of instrument(manager, options?): ${why}`, { cause })
+}
+
 /** `make()`, its error (a faulty provider) turned into a ConfigurationError about `option`. */
 function fromProvider<T>(option: keyof InstrumentOptions, make: () => T): T {
   try {
     return make()
   } catch (cause) {
-    throw new ConfigurationError(
-      option,
-      `instrument(manager, options?): the provider of option \`${option}\` (or the global one) threw; see \`cause\`. Pass a provider of the OTel SDK, or register one globally.`,
-      { cause },
-    )
+    throw refused(option, 'the provider (or the global one) threw, see `cause`. Pass a provider of the OTel SDK.', cause)
   }
 }
 
@@ -120,19 +121,13 @@ function isClientSpan(span: Span | undefined): span is Span {
  */
 function instrument(manager: TokenManager, options: InstrumentOptions = {}): () => void {
   const closed = closedOf(manager)
-  if (closed !== false) {
-    throw new ConfigurationError(
-      'manager',
-      closed === undefined
-        ? 'Invalid argument `manager`: instrument(manager, options?) takes a manager made by createTokenManager().'
-        : 'Invalid argument `manager`: it is closed and reports nothing more. Instrument a manager before closing it.',
-    )
-  }
+  if (closed === undefined) throw refused('manager', 'pass a manager made by createTokenManager().')
+  if (closed) throw refused('manager', 'the manager is closed; instrument it before close().')
   const state = fromProvider('meterProvider', () => stateOf((options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE)))
   const tracer = fromProvider('tracerProvider', () => (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE))
   const { m, answers, managers } = state
   if (managers.has(manager)) {
-    throw new ConfigurationError('manager', 'Invalid argument `manager`: it is already instrumented on this MeterProvider, and would be counted twice. Call the stop() that instrument() returned first.')
+    throw refused('manager', 'the manager is already instrumented on this MeterProvider (it would count twice): call the stop() instrument() returned first.')
   }
   /** The cause of the refresh under way: the manager runs one at a time, and its token requests belong to it. */
   let cause: RefreshCause = 'cold'

@@ -96,7 +96,7 @@ describe('instrument(): several managers, one manager twice', () => {
     const m = manager()
     m.close()
     expect(() => instrument(m, providers(otel))).toThrow(
-      expect.objectContaining({ name: 'ConfigurationError', code: 'ERR_INVALID_OPTION', option: 'manager', message: expect.stringMatching(/closed.*before closing/) }),
+      expect.objectContaining({ name: 'ConfigurationError', code: 'ERR_INVALID_OPTION', option: 'manager', message: expect.stringMatching(/closed.*before close\(\)/) }),
     )
   })
 
