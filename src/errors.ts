@@ -108,8 +108,8 @@ class ConfigurationError extends ServiceTokenError {
   /** The name of the offending option, e.g. `"secret"` or `"retry.maxDelay"`. */
   readonly option: string
 
-  constructor(option: string, message: string) {
-    super(ErrorCode.InvalidOption, message, { retryable: false })
+  constructor(option: string, message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.InvalidOption, message, { cause: options.cause, retryable: false })
     this.name = 'ConfigurationError'
     this.option = option
   }

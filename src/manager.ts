@@ -559,7 +559,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     peek,
     close,
     [Symbol.dispose]: close,
-    [READY_TOKEN]: { getToken, ready, emit, observe, signal: (signal) => observers.size !== 0 && notify(signal), protocol: config.protocol },
+    [READY_TOKEN]: { getToken, ready, emit, observe, signal: (signal) => observers.size !== 0 && notify(signal), protocol: config.protocol, closed: () => lifecycle.signal.aborted },
     baseUrl: config.baseUrl,
     tokenUrl: config.tokenUrl,
   }

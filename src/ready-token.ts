@@ -49,6 +49,8 @@ interface ReadyToken {
   readonly signal: (signal: Signal) => unknown
   /** The manager's platform protocol: the adapters' default placement and auth-error rule. */
   readonly protocol: TokenProtocol
+  /** Whether `close()` was called. */
+  readonly closed: () => boolean
 }
 
 /** Signals without data, made once: telling them allocates nothing. */
@@ -117,6 +119,11 @@ function observeThrough(manager: TokenManager, observer: Observer): (() => void)
   return holderOf(manager)?.observe(observer)
 }
 
+/** Whether `manager` was closed; `undefined` for a manager not made by `createTokenManager`. */
+function closedOf(manager: TokenManager): boolean | undefined {
+  return holderOf(manager)?.closed()
+}
+
 /** The protocol of `manager`'s platform; `undefined` for a manager not made by `createTokenManager`. */
 function protocolOf(manager: TokenManager): TokenProtocol | undefined {
   return holderOf(manager)?.protocol
@@ -124,6 +131,7 @@ function protocolOf(manager: TokenManager): TokenProtocol | undefined {
 
 export {
   causeOf,
+  closedOf,
   createObservers,
   emitThrough,
   HIT,

@@ -22,7 +22,7 @@ const ENTRIES: Record<string, { code: string; budget: number }> = {
   emulator: { code: "export * from './src/emulator/index.ts'", budget: 10_300 },
   redis: { code: "export * from './src/redis-store.ts'", budget: 3_900 },
   presets: { code: "export * from './src/presets/index.ts'", budget: 6_720 },
-  otel: { code: "export * from './src/otel/index.ts'", budget: 2_170 },
+  otel: { code: "export * from './src/otel/index.ts'", budget: 2_520 },
 }
 
 async function gzippedSize(code: string): Promise<number> {

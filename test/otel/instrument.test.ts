@@ -1,4 +1,4 @@
-import { context, metrics as globalMetrics, trace } from '@opentelemetry/api'
+import { context, metrics as globalMetrics, SpanKind, trace } from '@opentelemetry/api'
 import type { Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -118,10 +118,13 @@ describe('instrument(manager): metrics and spans with the OTel SDK, against the 
       context.disable()
     })
 
-    /** Sends one request inside a span of its own, as an instrumented caller would, and returns that span's data. */
-    async function inCallerSpan(sdk: Sdk, check: () => Promise<number>): Promise<{ code: number; id: string }> {
+    /**
+     * Sends one request inside a span of its own, as an instrumented caller would (a CLIENT span around
+     * the HTTP call, unless `kind` says otherwise), and returns that span's data.
+     */
+    async function inCallerSpan(sdk: Sdk, check: () => Promise<number>, kind: SpanKind = SpanKind.CLIENT): Promise<{ code: number; id: string }> {
       const tracer = sdk.tracerProvider.getTracer('caller')
-      return tracer.startActiveSpan('caller', async (span: Span) => {
+      return tracer.startActiveSpan('caller', { kind }, async (span: Span) => {
         try {
           return { code: await check(), id: span.spanContext().spanId }
         } finally {
@@ -158,6 +161,21 @@ describe('instrument(manager): metrics and spans with the OTel SDK, against the 
       const plain = await inCallerSpan(sdk, check)
       expect(sdk.spans().find((span) => span.spanContext().spanId === plain.id)!.attributes).toEqual({})
       await expectNoSecrets(sdk, tokens)
+    })
+
+    it.each([
+      ['SERVER', SpanKind.SERVER],
+      ['INTERNAL', SpanKind.INTERNAL],
+    ] as const)('a replay under a %s span (an incoming request, a job): resend_count is not set on it, the replay is counted', async (_, kind) => {
+      const { sdk, check, emu } = setUp()
+      expect(await check()).toBe(1000)
+      emu.revokeAll()
+      const { code, id } = await inCallerSpan(sdk, check, kind)
+      expect(code).toBe(1000)
+      expect(total(await sdk.metrics(), 'anyweb.token.replays')).toBe(1)
+      const caller = sdk.spans().find((span) => span.spanContext().spanId === id)!
+      expect(caller.kind).toBe(kind)
+      expect(caller.attributes).toEqual({})
     })
 
     it('through axios (on a loopback port): the replay sets resend_count on the caller span too', async () => {
