@@ -16,36 +16,16 @@ import type { Policy, ServiceTokenAdapterOptions } from '../src/http/policy.js'
 import type { TokenManager } from '../src/types.js'
 import { describe, isPlainObject } from '../src/util.js'
 
-/** Whether the query of `url` (absolute or relative) has a parameter `name`. */
-function queryHas(url: string, name: string): boolean {
-  const question = url.indexOf('?')
-  if (question === -1) return false
-  const hash = url.indexOf('#', question)
-  return new URLSearchParams(url.slice(question + 1, hash === -1 ? url.length : hash)).has(name)
-}
-
-/** `params` without `name`, for a URL that carries it already. */
-function withoutParam(params: unknown, name: string): unknown {
-  if (params instanceof URLSearchParams) {
-    const copy = new URLSearchParams(params)
-    copy.delete(name)
-    return copy
-  }
-  if (typeof params !== 'object' || params === null || !Object.hasOwn(params, name)) return params
-  const { [name]: _dropped, ...rest } = params as Record<string, unknown>
-  return rest
-}
-
 /**
  * The token as query parameter `name`: in `config.url` where the URL has one already (axios would keep
  * it and add its `params` after it, and APIs read the first: WeChat's documentation prints its URLs
  * with `?access_token=ACCESS_TOKEN`), otherwise in `params`.
  */
 function placeInQuery(config: InternalAxiosRequestConfig, name: string, token: string): void {
-  if (config.url !== undefined && queryHas(config.url, name)) {
-    config.url = urlWithToken(config.url, name, token)
-    config.params = withoutParam(config.params, name)
-  } else config.params = withQueryParam(config.params, name, token)
+  const url = config.url ?? ''
+  const question = url.indexOf('?')
+  if (question !== -1 && new URLSearchParams(url.slice(question + 1).split('#')[0]).has(name)) config.url = urlWithToken(url, name, token)
+  else config.params = withQueryParam(config.params, name, token)
 }
 
 function withQueryParam(params: unknown, name: string, token: string): unknown {
