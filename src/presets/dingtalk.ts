@@ -20,6 +20,7 @@ interface DingtalkPresetOptions extends PresetCommonOptions {
 
 const PLATFORM: Platform = {
   name: 'dingtalk',
+  preset: 'dingtalk',
   title: 'DingTalk',
   defaultBaseUrl: 'https://api.dingtalk.com',
   console: 'the DingTalk developer console (the app’s Credentials page)',

@@ -37,6 +37,8 @@ interface PresetConfig {
 interface Platform {
   /** The preset's name: in store keys and in `PlatformApiError.platform`. */
   name: string
+  /** The preset function's name, for messages (`wechatStable`). */
+  preset: string
   /** The platform's name in messages. */
   title: string
   defaultBaseUrl: string
