@@ -1,6 +1,7 @@
 import createClient from 'openapi-fetch'
 import { AnyWebApiError, ConfigurationError, ErrorCode, InvalidResponseError, TokenRequestError } from './errors.js'
 import type { paths } from './generated/anyweb.js'
+import { boundedBody } from './http/bounded-body.js'
 import { TOKEN_PATH } from './options.js'
 import type { ResolvedAnyWeb } from './options.js'
 import type { TokenGrant, TokenSource } from './types.js'
@@ -168,7 +169,8 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
  * openapi-fetch typed by openapi.yaml. The secret stays inside this closure.
  */
 function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
-  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: (request) => config.fetch(request) })
+  // Bounded where openapi-fetch reads it: it reads an error answer's whole text whatever `parseAs` says.
+  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: async (request) => boundedBody(await config.fetch(request)) })
   const { appid, secret } = config
   const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
   return async ({ signal }) => {
@@ -182,6 +184,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
       })
     } catch (error) {
       if (signal.aborted) throw signal.reason
+      if (error instanceof InvalidResponseError) throw error
       throw new TokenRequestError(
         ErrorCode.Network,
         reading.redact(

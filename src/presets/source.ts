@@ -5,7 +5,8 @@
  */
 import { isRedirect, parseJson, redirectError, scrubbed } from '../anyweb-source.js'
 import type { Reading } from '../anyweb-source.js'
-import { ConfigurationError, ErrorCode, TokenRequestError } from '../errors.js'
+import { ConfigurationError, ErrorCode, InvalidResponseError, TokenRequestError } from '../errors.js'
+import { boundedBody } from '../http/bounded-body.js'
 import type { TokenSource } from '../types.js'
 import { redactor } from '../util.js'
 import { checkAnswer } from './answer.js'
@@ -30,10 +31,10 @@ function platformSource(platform: Platform, config: PresetConfig): TokenSource {
     try {
       response = await config.fetch(url, { ...init, signal, redirect: 'manual' })
       if (isRedirect(response)) throw redirectError(response, reading)
-      text = await response.text()
+      text = await boundedBody(response).text()
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      if (error instanceof TokenRequestError) throw error
+      if (error instanceof TokenRequestError || error instanceof InvalidResponseError) throw error
       throw networkError(error)
     }
     if (response.status === 404) {
