@@ -173,7 +173,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
   const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: async (request) => boundedBody(await config.fetch(request)) })
   const { appid, secret } = config
   const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
-  return async ({ signal }) => {
+  return async ({ signal, now: clock = now }) => {
     let result
     try {
       result = await client.POST('/service/serviceToken', {
@@ -193,7 +193,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
         { cause: scrubbed(error, reading.redact) },
       )
     }
-    return interpret(result.response, result.response.ok ? result.data : result.error, reading, now())
+    return interpret(result.response, result.response.ok ? result.data : result.error, reading, clock())
   }
 }
 

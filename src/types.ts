@@ -18,6 +18,8 @@ interface TokenGrant {
 interface TokenSourceContext {
   /** Aborted when the manager's `timeout` elapses or the manager is closed. Pass it to fetch. */
   signal: AbortSignal
+  /** The manager's clock (its `now` option), for times read from an answer (`Retry-After`, a quota's reset). */
+  now?: () => number
 }
 
 /**
@@ -259,7 +261,8 @@ interface CommonManagerOptions {
   refusalBackoff?: RefusalBackoffOptions
   /**
    * After a final error (wrong appid/secret), callers get that error at once for this many
-   * milliseconds instead of a new token request.
+   * milliseconds instead of a new token request; for longer when the error's `retryAfterMs` says so
+   * (a platform's daily quota: until its next day), at most a day.
    * @default 30_000
    */
   cooldown?: number

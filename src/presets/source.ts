@@ -24,7 +24,7 @@ function platformSource(platform: Platform, config: PresetConfig): TokenSource {
       ),
       { cause: scrubbed(error, reading.redact) },
     )
-  return async ({ signal }) => {
+  return async ({ signal, now = Date.now }) => {
     const { url, init } = platform.request(config, tokenUrl)
     let response: Response
     let text: string
@@ -44,7 +44,7 @@ function platformSource(platform: Platform, config: PresetConfig): TokenSource {
           `(e.g. "${platform.defaultBaseUrl}"), not a path: the preset appends ${platform.protocol.tokenPath} itself.`,
       )
     }
-    return checkAnswer(platform, response, parseJson(text), reading)
+    return checkAnswer(platform, response, parseJson(text), reading, now())
   }
 }
 

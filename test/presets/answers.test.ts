@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTokenManager } from '../../src/index.js'
-import type { TokenManagerOptions } from '../../src/index.js'
+import type { TokenManagerEvent, TokenManagerOptions } from '../../src/index.js'
 import { wechat } from '../../src/presets/index.js'
-import { startServer } from '../helpers/http-server.js'
+import { json, startServer } from '../helpers/http-server.js'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -79,5 +79,55 @@ describe('token answers are read within 64 KiB', () => {
     })
     cleanups.push(() => server.close())
     expect(await manager(wechat({ appid: 'wx1', secret: 's', baseUrl: server.url })).getToken()).toBe('tok-1')
+  })
+})
+
+describe('the manager\'s clock reads the answers', () => {
+  it('ERR_PLATFORM_QUOTA holds token requests back until 00:00 China time, by the injected clock', async () => {
+    const server = await startServer((_request, response) => json(response, { errcode: 45009, errmsg: 'reach max api daily quota limit' }))
+    cleanups.push(() => server.close())
+    let clock = Date.UTC(2026, 11, 8, 3, 0, 0) // 11:00 in China: 13 h before its midnight
+    const events: TokenManagerEvent[] = []
+    const made = manager({ ...wechat({ appid: 'wx1', secret: 's', baseUrl: server.url }), now: () => clock, onEvent: (event) => events.push(event) })
+    for (let minute = 0; minute < 10; minute++) {
+      await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_QUOTA', retryAfterMs: 13 * 3600_000 })
+      clock += 60_000
+    }
+    expect(server.received).toHaveLength(1)
+    const failed = events.find((event) => event.type === 'token-request-failed')
+    expect(failed).toMatchObject({ final: true, retryInMs: 13 * 3600_000 })
+    clock = Date.UTC(2026, 11, 8, 15, 59, 59) // 23:59:59 in China
+    await expect(made.getToken()).rejects.toMatchObject({ message: expect.stringContaining('in 13.0 h') })
+    expect(server.received).toHaveLength(1)
+    clock = Date.UTC(2026, 11, 8, 16, 0, 0) // the next day in China
+    await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_QUOTA', retryAfterMs: 24 * 3600_000 })
+    expect(server.received).toHaveLength(2)
+  })
+
+  it('a final error without retryAfterMs keeps the cooldown', async () => {
+    const server = await startServer((_request, response) => json(response, { errcode: 40125, errmsg: 'invalid appsecret' }))
+    cleanups.push(() => server.close())
+    let clock = Date.UTC(2026, 11, 8, 3, 0, 0)
+    const made = manager({ ...wechat({ appid: 'wx1', secret: 's', baseUrl: server.url }), now: () => clock, cooldown: 30_000 })
+    await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_CREDENTIALS' })
+    clock += 29_999
+    await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_CREDENTIALS' })
+    expect(server.received).toHaveLength(1)
+    clock += 1
+    await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_CREDENTIALS' })
+    expect(server.received).toHaveLength(2)
+  })
+
+  it('Retry-After as an HTTP date is read against the manager\'s clock', async () => {
+    const clock = Date.UTC(2031, 0, 1, 0, 0, 0) // years away from the real clock
+    const busy = (path: string) => (path.startsWith('/service/') ? { code: 'A108B001', message: 'busy' } : { errcode: -1, errmsg: 'system busy' })
+    const server = await startServer((request, response) =>
+      json(response, busy(request.path), 503, { 'retry-after': new Date(clock + 10_000).toUTCString() }),
+    )
+    cleanups.push(() => server.close())
+    for (const options of [wechat({ appid: 'wx1', secret: 's', baseUrl: server.url }), { appid: 'a', secret: 's', baseUrl: server.url }]) {
+      const made = manager({ ...options, now: () => clock })
+      await expect(made.getToken()).rejects.toMatchObject({ retryAfterMs: 10_000 })
+    }
   })
 })
