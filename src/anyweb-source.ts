@@ -30,11 +30,15 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
 }
 
 
+/** A token endpoint's lifetime below a second is a broken answer: no refresh could run ahead of it. */
+const MIN_ANSWER_EXPIRES_IN = 1
+
 /**
  * Checks a grant at run time, whatever produced it: a token that can travel in a header (see
- * `tokenFault`) and a finite, positive, plausible lifetime in seconds.
+ * `tokenFault`) and a finite, positive, plausible lifetime in seconds, at least `minExpiresIn` (a token
+ * endpoint's answer: {@link MIN_ANSWER_EXPIRES_IN}).
  */
-function validateGrant(value: unknown, status?: number): TokenGrant {
+function validateGrant(value: unknown, status?: number, minExpiresIn = 0): TokenGrant {
   const extra = status === undefined ? {} : { status }
   if (!isRecord(value)) throw new InvalidResponseError('The token response has no data object.', extra)
   const { expiresIn } = value
@@ -46,10 +50,11 @@ function validateGrant(value: unknown, status?: number): TokenGrant {
       extra,
     )
   }
-  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn > MAX_EXPIRES_IN) {
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn < minExpiresIn || expiresIn > MAX_EXPIRES_IN) {
+    const least = minExpiresIn > 0 ? `at least ${minExpiresIn}` : 'greater than 0'
     throw new InvalidResponseError(
       `The token response has an invalid expiresIn (${typeof expiresIn === 'number' ? expiresIn : typeof expiresIn}); ` +
-        `expected a number of seconds greater than 0 and at most ${MAX_EXPIRES_IN}.`,
+        `expected a number of seconds ${least} and at most ${MAX_EXPIRES_IN}.`,
       extra,
     )
   }
@@ -161,7 +166,7 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
     const shown = typeof envelope.code === 'number' ? String(envelope.code) : `of type ${envelope.code === null ? 'null' : typeof envelope.code}`
     throw new InvalidResponseError(`The token response has code ${shown}; expected the number 1000.`, { status })
   }
-  return validateGrant(envelope.data, status)
+  return validateGrant(envelope.data, status, MIN_ANSWER_EXPIRES_IN)
 }
 
 /**
@@ -214,5 +219,5 @@ function scrubbed(error: unknown, redact: (text: string) => string): unknown {
   return new Error(redact(error instanceof Error ? error.message : String(error)))
 }
 
-export { anywebSource, CREDENTIAL_CODES, isRedirect, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
+export { anywebSource, CREDENTIAL_CODES, isRedirect, MIN_ANSWER_EXPIRES_IN, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
 export type { Reading }

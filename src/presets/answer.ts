@@ -3,7 +3,7 @@
  * then a usable token and a plausible lifetime, checked as AnyWeb's are.
  * @packageDocumentation
  */
-import { parseRetryAfter, validateGrant } from '../anyweb-source.js'
+import { MIN_ANSWER_EXPIRES_IN, parseRetryAfter, validateGrant } from '../anyweb-source.js'
 import type { Reading } from '../anyweb-source.js'
 import { ErrorCode, InvalidResponseError, PlatformApiError, TokenRequestError } from '../errors.js'
 import type { TokenGrant } from '../types.js'
@@ -63,6 +63,11 @@ function codeError(
   }
 }
 
+/** Whether a code is the platform's success code, as a number or as its text (`0` or `"0"`). */
+function isOkCode(value: unknown, okCode: number | undefined): boolean {
+  return okCode !== undefined && (value === okCode || value === String(okCode))
+}
+
 /**
  * Turns a platform's token answer into a grant or one of the library's typed errors. The error code
  * decides first, whatever the HTTP status (WeChat answers errors with 200, Feishu and DingTalk with 4xx).
@@ -72,7 +77,7 @@ function checkAnswer(platform: Platform, response: Response, body: unknown, read
   const shape = platform.answer
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now)
   const details = retryAfterMs === undefined ? { status } : { status, retryAfterMs }
-  if (isRecord(body) && body[shape.codeField] !== undefined && body[shape.codeField] !== shape.okCode) {
+  if (isRecord(body) && body[shape.codeField] !== undefined && !isOkCode(body[shape.codeField], shape.okCode)) {
     const code = shownCode(body[shape.codeField], reading.redact)
     if (code !== undefined) {
       const message = body[shape.messageField]
@@ -83,7 +88,7 @@ function checkAnswer(platform: Platform, response: Response, body: unknown, read
   if (!isRecord(body)) {
     throw new InvalidResponseError(`The ${platform.title} token endpoint answered HTTP ${status} with a body that is not a JSON object.`, { status })
   }
-  return validateGrant({ token: body[shape.tokenField], expiresIn: body[shape.expiresField] }, status)
+  return validateGrant({ token: body[shape.tokenField], expiresIn: body[shape.expiresField] }, status, MIN_ANSWER_EXPIRES_IN)
 }
 
 export { checkAnswer }

@@ -34,6 +34,8 @@ const PLATFORM: Platform = {
   answer: {
     codeField: 'code',
     messageField: 'message',
+    // The new API sends no code on success; 0 is its older API's success, never an error.
+    okCode: 0,
     tokenField: 'accessToken',
     expiresField: 'expireIn',
     codes: {

@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTokenManager } from '../../src/index.js'
 import type { TokenManagerEvent, TokenManagerOptions } from '../../src/index.js'
-import { wechat } from '../../src/presets/index.js'
+import { dingtalk, feishu, wechat, wecom } from '../../src/presets/index.js'
 import { json, startServer } from '../helpers/http-server.js'
 
 const cleanups: Array<() => unknown> = []
@@ -129,5 +129,42 @@ describe('the manager\'s clock reads the answers', () => {
       const made = manager({ ...options, now: () => clock })
       await expect(made.getToken()).rejects.toMatchObject({ retryAfterMs: 10_000 })
     }
+  })
+})
+
+describe('success codes and lifetimes', () => {
+  async function answering(body: unknown) {
+    const server = await startServer((_request, response) => json(response, body))
+    cleanups.push(() => server.close())
+    return server.url
+  }
+
+  const cases: Array<[string, (baseUrl: string) => TokenManagerOptions, unknown, string]> = [
+    ['wechat errcode "0"', (baseUrl) => wechat({ appid: 'wx1', secret: 's', baseUrl }), { errcode: '0', errmsg: 'ok', access_token: 'tok-1', expires_in: 7200 }, 'tok-1'],
+    ['wecom errcode "0"', (baseUrl) => wecom({ corpid: 'ww1', corpsecret: 's', baseUrl }), { errcode: '0', errmsg: 'ok', access_token: 'tok-2', expires_in: 7200 }, 'tok-2'],
+    ['feishu code "0"', (baseUrl) => feishu({ appId: 'cli_1', appSecret: 's', baseUrl }), { code: '0', msg: 'ok', tenant_access_token: 'tok-3', expire: 7200 }, 'tok-3'],
+    ['dingtalk code 0', (baseUrl) => dingtalk({ appKey: 'k', appSecret: 's', baseUrl }), { code: 0, accessToken: 'tok-4', expireIn: 7200 }, 'tok-4'],
+    ['wechat a lifetime of 1 s', (baseUrl) => wechat({ appid: 'wx1', secret: 's', baseUrl }), { access_token: 'tok-5', expires_in: 1 }, 'tok-5'],
+  ]
+  for (const [name, make, body, token] of cases) {
+    it(`${name} is a success`, async () => {
+      const made = manager({ ...make(await answering(body)), expiryMargin: 0, refreshWindow: 0 })
+      expect(await made.getToken()).toBe(token)
+    })
+  }
+
+  it('a lifetime under 1 s is a broken answer, for the presets and AnyWeb', async () => {
+    for (const options of [
+      wechat({ appid: 'wx1', secret: 's', baseUrl: await answering({ access_token: 'tok', expires_in: 0.5 }) }),
+      { appid: 'a', secret: 's', baseUrl: await answering({ code: 1000, data: { serviceToken: 'tok', expiresIn: 0.5 } }) },
+    ]) {
+      const error = await manager(options).getToken().catch((caught: unknown) => caught)
+      expect(error).toMatchObject({ code: 'ERR_TOKEN_RESPONSE', message: expect.stringContaining('at least 1') })
+    }
+  })
+
+  it('a code other than 0 is still an error', async () => {
+    const made = manager(dingtalk({ appKey: 'k', appSecret: 's', baseUrl: await answering({ code: '00', accessToken: 'tok', expireIn: 7200 }) }))
+    await expect(made.getToken()).rejects.toMatchObject({ code: 'ERR_PLATFORM_API' })
   })
 })
