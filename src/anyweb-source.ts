@@ -174,10 +174,17 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
  * openapi-fetch typed by openapi.yaml. The secret stays inside this closure.
  */
 function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
-  // Bounded where openapi-fetch reads it: it reads an error answer's whole text whatever `parseAs` says.
-  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: async (request) => boundedBody(await config.fetch(request)) })
   const { appid, secret } = config
   const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
+  // A redirect ends here, unread; any other answer is bounded where openapi-fetch reads it (it reads an
+  // error answer's whole text whatever `parseAs` says).
+  const boundedFetch = async (request: Request): Promise<Response> => {
+    const response = await config.fetch(request)
+    if (!isRedirect(response)) return boundedBody(response)
+    response.body?.cancel().catch(() => undefined)
+    throw redirectError(response, reading)
+  }
+  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: boundedFetch })
   return async ({ signal, now: clock = now }) => {
     let result
     try {
@@ -189,7 +196,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
       })
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      if (error instanceof InvalidResponseError) throw error
+      if (error instanceof InvalidResponseError || error instanceof TokenRequestError) throw error
       throw new TokenRequestError(
         ErrorCode.Network,
         reading.redact(

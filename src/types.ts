@@ -338,10 +338,19 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
   protocol?: never
 }
 
+/** What marks a preset's `source` and `baseUrl` as a pair, for the type checker only. */
+declare const presetMade: unique symbol
+
+/** A preset's token source: its token requests go to the preset's {@link PresetBaseUrl}. */
+type PresetSource = TokenSource & { readonly [presetMade]: true }
+
+/** A preset's `baseUrl`: only the one the preset was given goes with its source (pass another to the preset). */
+type PresetBaseUrl = string & { readonly [presetMade]: true }
+
 /** Options for a manager of tokens from any provider. */
 interface SourceManagerOptions extends CommonManagerOptions {
   /** Fetches one new token. */
-  source: TokenSource
+  source: TokenSource & { readonly [presetMade]?: never }
   /**
    * The base URL of the API the tokens are for. Adapters send tokens only to its origin by default;
    * without it, adapters need an explicit `origins` option.
@@ -358,8 +367,22 @@ interface SourceManagerOptions extends CommonManagerOptions {
   dangerouslyAllowBrowser?: never
 }
 
+/**
+ * A preset's options with other manager options spread beside them: the preset's own `baseUrl` only,
+ * since its token requests go there whatever `baseUrl` says.
+ */
+interface PresetManagerOptions extends CommonManagerOptions {
+  source: PresetSource
+  baseUrl: PresetBaseUrl
+  protocol?: TokenProtocol
+  appid?: never
+  secret?: never
+  fetch?: never
+  dangerouslyAllowBrowser?: never
+}
+
 /** Options of {@link createTokenManager}. */
-type TokenManagerOptions = AnyWebManagerOptions | SourceManagerOptions
+type TokenManagerOptions = AnyWebManagerOptions | SourceManagerOptions | PresetManagerOptions
 
 /** Options of {@link TokenManager.getToken}. */
 interface GetTokenOptions {
@@ -463,6 +486,8 @@ interface TokenProtocol {
 
 export type {
   AnyWebManagerOptions,
+  PresetBaseUrl,
+  PresetSource,
   AuthErrorKind,
   AuthErrorState,
   IsAuthError,

@@ -4,15 +4,14 @@
  * @packageDocumentation
  */
 import { InvalidResponseError } from '../errors.js'
-import { rebuilt } from './answer.js'
 
 /** At most this many decoded bytes of a token answer are read. */
 const MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 
 /**
  * `response` with a body that fails with `ERR_TOKEN_RESPONSE` once more than `limit` decoded bytes have
- * come, the rest of the original body cancelled; its head (status, headers, url, redirected) unchanged,
- * so any reader (`text()`, openapi-fetch's own) is bounded.
+ * come, the rest of the original body cancelled; status and headers unchanged (not `url` or
+ * `redirected`: check for a redirect first), so any reader (`text()`, openapi-fetch's own) is bounded.
  */
 function boundedBody(response: Response, limit = MAX_TOKEN_ANSWER_BYTES): Response {
   if (response.body === null) return response
@@ -38,7 +37,7 @@ function boundedBody(response: Response, limit = MAX_TOKEN_ANSWER_BYTES): Respon
     },
     { highWaterMark: 0 },
   )
-  return rebuilt(response, body)
+  return new Response(body, response)
 }
 
 export { boundedBody, MAX_TOKEN_ANSWER_BYTES }

@@ -4,7 +4,7 @@
  */
 import { ConfigurationError } from '../errors.js'
 import { brandPreset, credential, refuseBrowser, resolveBaseUrl, resolveFetch } from '../options.js'
-import type { FetchLike, TokenProtocol, TokenSource } from '../types.js'
+import type { FetchLike, PresetBaseUrl, PresetSource, TokenProtocol } from '../types.js'
 import { unknownKey, unknownKeyMessage } from '../util.js'
 import type { Platform, PresetConfig } from './platform.js'
 import { platformSource } from './source.js'
@@ -21,13 +21,13 @@ import { platformSource } from './source.js'
  */
 interface PresetOptions {
   /** Fetches one token from the platform; the secret stays inside it. */
-  readonly source: TokenSource
+  readonly source: PresetSource
   /**
    * The platform's API origin: the adapters send tokens there only, and the token requests go there. To
    * change it pass `baseUrl` to the preset (`wechat({ appid, secret, baseUrl })`): a different `baseUrl`
    * spread beside the preset's options is refused, since its token requests would still go here.
    */
-  readonly baseUrl: string
+  readonly baseUrl: PresetBaseUrl
   /** The adapters' defaults: where the token goes, what a refusal looks like, the token endpoint. */
   readonly protocol: TokenProtocol
   /** `<platform>:<baseUrl>:<app id>`: a store shared by several platforms or apps never mixes their tokens. */
@@ -82,8 +82,8 @@ function presetOptions(platform: Platform, options: unknown, extra: readonly str
   }
   refuseBrowser(input.dangerouslyAllowBrowser)
   return brandPreset(platform.preset, {
-    source: platformSource(platform, config),
-    baseUrl: config.baseUrl,
+    source: platformSource(platform, config) as PresetSource,
+    baseUrl: config.baseUrl as PresetBaseUrl,
     protocol: platform.protocol,
     storeKey: `${platform.name}:${config.baseUrl}:${config.id}`,
   })

@@ -23,6 +23,7 @@ describe('a baseUrl spread beside a preset', () => {
       return new Response('{}')
     }
     const options = wechat({ appid: 'wx1', secret: 'real-secret', fetch })
+    // @ts-expect-error a baseUrl other than the preset's is refused by the type too
     const error = thrown(() => createTokenManager({ ...options, baseUrl: EMULATOR }))
     expect(isServiceTokenError(error)).toBe(true)
     expect(error).toMatchObject({ name: 'ConfigurationError', code: 'ERR_INVALID_OPTION', option: 'baseUrl' })
@@ -33,13 +34,17 @@ describe('a baseUrl spread beside a preset', () => {
   })
 
   it('names the preset that made the options, AnyWeb included', () => {
+    // @ts-expect-error a baseUrl other than the preset's is refused by the type too
     expect(thrown(() => createTokenManager({ ...wechatStable({ appid: 'wx1', secret: 's' }), baseUrl: EMULATOR })).message).toContain('wechatStable({ …, baseUrl })')
+    // @ts-expect-error a baseUrl other than the preset's is refused by the type too
     expect(thrown(() => createTokenManager({ ...dingtalk({ appKey: 'k', appSecret: 's', baseUrl: EMULATOR }), baseUrl: 'https://api.dingtalk.com' })).message).toContain('dingtalk({ …, baseUrl })')
+    // @ts-expect-error a baseUrl other than the preset's is refused by the type too
     expect(thrown(() => createTokenManager({ ...anyweb({ appid: 'a', secret: 's' }), baseUrl: EMULATOR })).message).toContain('anyweb({ …, baseUrl })')
   })
 
   it('is accepted when it is the same origin, however spelt, and the preset given the baseUrl works', () => {
     const options = wechat({ appid: 'wx1', secret: 's', baseUrl: EMULATOR })
+    // @ts-expect-error a baseUrl other than the preset's is refused by the type too
     expect(createTokenManager({ ...options, baseUrl: `${EMULATOR}/` }).baseUrl).toBe(EMULATOR)
     expect(createTokenManager(options).baseUrl).toBe(EMULATOR)
     expect(Object.keys(options).sort()).toEqual(['baseUrl', 'protocol', 'source', 'storeKey'])
