@@ -1,6 +1,7 @@
 import createClient from 'openapi-fetch'
 import { AnyWebApiError, ConfigurationError, ErrorCode, InvalidResponseError, TokenRequestError } from './errors.js'
 import type { paths } from './generated/anyweb.js'
+import { boundedBody } from './http/bounded-body.js'
 import { TOKEN_PATH } from './options.js'
 import type { ResolvedAnyWeb } from './options.js'
 import type { TokenGrant, TokenSource } from './types.js'
@@ -29,11 +30,15 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
 }
 
 
+/** A token endpoint's lifetime below a second is a broken answer: no refresh could run ahead of it. */
+const MIN_ANSWER_EXPIRES_IN = 1
+
 /**
  * Checks a grant at run time, whatever produced it: a token that can travel in a header (see
- * `tokenFault`) and a finite, positive, plausible lifetime in seconds.
+ * `tokenFault`) and a finite, positive, plausible lifetime in seconds, at least `minExpiresIn` (a token
+ * endpoint's answer: {@link MIN_ANSWER_EXPIRES_IN}).
  */
-function validateGrant(value: unknown, status?: number): TokenGrant {
+function validateGrant(value: unknown, status?: number, minExpiresIn = 0): TokenGrant {
   const extra = status === undefined ? {} : { status }
   if (!isRecord(value)) throw new InvalidResponseError('The token response has no data object.', extra)
   const { expiresIn } = value
@@ -45,10 +50,11 @@ function validateGrant(value: unknown, status?: number): TokenGrant {
       extra,
     )
   }
-  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn > MAX_EXPIRES_IN) {
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn < minExpiresIn || expiresIn > MAX_EXPIRES_IN) {
+    const least = minExpiresIn > 0 ? `at least ${minExpiresIn}` : 'greater than 0'
     throw new InvalidResponseError(
       `The token response has an invalid expiresIn (${typeof expiresIn === 'number' ? expiresIn : typeof expiresIn}); ` +
-        `expected a number of seconds greater than 0 and at most ${MAX_EXPIRES_IN}.`,
+        `expected a number of seconds ${least} and at most ${MAX_EXPIRES_IN}.`,
       extra,
     )
   }
@@ -160,7 +166,7 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
     const shown = typeof envelope.code === 'number' ? String(envelope.code) : `of type ${envelope.code === null ? 'null' : typeof envelope.code}`
     throw new InvalidResponseError(`The token response has code ${shown}; expected the number 1000.`, { status })
   }
-  return validateGrant(envelope.data, status)
+  return validateGrant(envelope.data, status, MIN_ANSWER_EXPIRES_IN)
 }
 
 /**
@@ -168,10 +174,18 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
  * openapi-fetch typed by openapi.yaml. The secret stays inside this closure.
  */
 function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
-  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: (request) => config.fetch(request) })
   const { appid, secret } = config
   const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
-  return async ({ signal }) => {
+  // A redirect ends here, unread; any other answer is bounded where openapi-fetch reads it (it reads an
+  // error answer's whole text whatever `parseAs` says).
+  const boundedFetch = async (request: Request): Promise<Response> => {
+    const response = await config.fetch(request)
+    if (!isRedirect(response)) return boundedBody(response)
+    response.body?.cancel().catch(() => undefined)
+    throw redirectError(response, reading)
+  }
+  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: boundedFetch })
+  return async ({ signal, now: clock = now }) => {
     let result
     try {
       result = await client.POST('/service/serviceToken', {
@@ -182,6 +196,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
       })
     } catch (error) {
       if (signal.aborted) throw signal.reason
+      if (error instanceof InvalidResponseError || error instanceof TokenRequestError) throw error
       throw new TokenRequestError(
         ErrorCode.Network,
         reading.redact(
@@ -190,7 +205,7 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
         { cause: scrubbed(error, reading.redact) },
       )
     }
-    return interpret(result.response, result.response.ok ? result.data : result.error, reading, now())
+    return interpret(result.response, result.response.ok ? result.data : result.error, reading, clock())
   }
 }
 
@@ -216,5 +231,5 @@ function scrubbed(error: unknown, redact: (text: string) => string, depth = 0): 
   return copy
 }
 
-export { anywebSource, CREDENTIAL_CODES, isRedirect, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
+export { anywebSource, CREDENTIAL_CODES, isRedirect, MIN_ANSWER_EXPIRES_IN, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
 export type { Reading }

@@ -34,6 +34,9 @@ interface Flight {
 /**
  * What the manager reads of a signal: a caller's `AbortSignal`, or its own lifecycle.
  */
+/** The longest a final error's own `retryAfterMs` holds token requests back: a day (a daily quota's reset). */
+const MAX_FINAL_WAIT_MS = 24 * 3600 * 1000
+
 type Abortable = Pick<AbortSignal, 'aborted' | 'reason' | 'addEventListener' | 'removeEventListener'>
 
 /**
@@ -209,7 +212,7 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
     const timer = setTimeout(() => attempt.abort(), config.timeout)
     const issuedAt = now()
     try {
-      const grant = await untilAborted(source({ signal: attempt.signal }), attempt.signal)
+      const grant = await untilAborted(source({ signal: attempt.signal, now }), attempt.signal)
       const { token, expiresIn } = validateGrant(grant)
       const expiresAt = issuedAt + expiresIn * 1000
       if (expiresAt <= now()) {
@@ -327,16 +330,18 @@ function createTokenManager(options: TokenManagerOptions): TokenManager {
           if (observers.size !== 0) notify(REQUEST_CLOSED)
           throw error
         }
+        const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0
         if (!error.retryable) {
-          cooldownUntil = now() + config.cooldown
+          // A final error may know how long it lasts (a daily quota: until the platform's next day).
+          const wait = Math.max(config.cooldown, Math.min(retryAfter, MAX_FINAL_WAIT_MS))
+          cooldownUntil = now() + wait
           finalError = error
-          emit({ type: 'token-request-failed', reason, attempt, error, final: true, retryInMs: config.cooldown })
+          emit({ type: 'token-request-failed', reason, attempt, error, final: true, retryInMs: wait })
           throw error
         }
         failures++
         // Full jitter (AWS architecture blog): a random delay up to an exponentially growing ceiling.
         const ceiling = Math.min(retry.maxDelay, retry.baseDelay * 2 ** (failures - 1))
-        const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0
         // Whole milliseconds: timers have no finer grain, and events stay readable.
         const delay = Math.round(Math.min(retry.maxDelay, Math.max(ceiling * random(), retryAfter)))
         retryAt = now() + delay

@@ -166,6 +166,38 @@ function resolveStore(value: unknown): TokenStore {
   return store as TokenStore
 }
 
+/**
+ * The mark a preset leaves on the options it returns (spread copies it): which preset, and the origin
+ * its token requests go to. A symbol key, so no option check or enumeration of options meets it.
+ */
+const PRESET = Symbol.for('anyweb-service-token.preset')
+
+interface PresetMark {
+  readonly preset: string
+  readonly baseUrl: string
+}
+
+/** `options`, frozen and marked as made by `preset` (the function's name, for messages). */
+function brandPreset<T extends { baseUrl: string }>(preset: string, options: T): Readonly<T> {
+  const mark: PresetMark = Object.freeze({ preset, baseUrl: options.baseUrl })
+  return Object.freeze({ ...options, [PRESET]: mark })
+}
+
+/**
+ * Refuses a `baseUrl` beside a preset's options that is not the preset's: the adapters would send
+ * tokens there while the preset's token requests (with the secret) still go to the preset's origin.
+ */
+function checkPresetBaseUrl(options: object, baseUrl: string | undefined): void {
+  const mark = (options as { [PRESET]?: PresetMark })[PRESET]
+  if (mark === undefined || baseUrl === undefined || baseUrl === mark.baseUrl) return
+  fail(
+    'baseUrl',
+    `"${new URL(baseUrl).origin}" is not the origin ${mark.preset}() was made for ("${mark.baseUrl}"): its token requests, ` +
+      `with the secret, would still go there while tokens go to the new one. Pass \`baseUrl\` to the preset instead: ` +
+      `${mark.preset}({ …, baseUrl }).`,
+  )
+}
+
 /** Every option `createTokenManager` knows; anything else is a typo worth an error, not silence. */
 const KNOWN_OPTIONS = new Set([
   'appid', 'secret', 'baseUrl', 'fetch', 'source', 'dangerouslyAllowBrowser', 'refreshWindow', 'expiryMargin',
@@ -230,6 +262,7 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
     source = fn<TokenSource>('source', input.source, undefined as never)
     if (input.fetch !== undefined) fail('fetch', 'is only used for AnyWeb token requests; a custom `source` does its own fetching.')
     baseUrl = input.baseUrl === undefined ? undefined : resolveBaseUrl(input.baseUrl)
+    checkPresetBaseUrl(options, baseUrl)
     if (baseUrl !== undefined && input.protocol !== undefined) tokenUrl = baseUrl + protocol.tokenPath
   } else {
     anyweb = resolveAnyWeb(input)
@@ -281,5 +314,5 @@ function resolveOptions(options: TokenManagerOptions): Resolved {
   }
 }
 
-export { credential, DEFAULT_BASE_URL, duration, isLoopback, refuseBrowser, rejectUnknown, resolveAnyWeb, resolveBaseUrl, resolveFetch, resolveOptions, TOKEN_PATH }
+export { brandPreset, credential, DEFAULT_BASE_URL, duration, isLoopback, refuseBrowser, rejectUnknown, resolveAnyWeb, resolveBaseUrl, resolveFetch, resolveOptions, TOKEN_PATH }
 export type { Resolved, ResolvedAnyWeb, ResolvedOptions }

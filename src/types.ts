@@ -18,6 +18,8 @@ interface TokenGrant {
 interface TokenSourceContext {
   /** Aborted when the manager's `timeout` elapses or the manager is closed. Pass it to fetch. */
   signal: AbortSignal
+  /** The manager's clock (its `now` option), for times read from an answer (`Retry-After`, a quota's reset). */
+  now?: () => number
 }
 
 /**
@@ -259,7 +261,8 @@ interface CommonManagerOptions {
   refusalBackoff?: RefusalBackoffOptions
   /**
    * After a final error (wrong appid/secret), callers get that error at once for this many
-   * milliseconds instead of a new token request.
+   * milliseconds instead of a new token request; for longer when the error's `retryAfterMs` says so
+   * (a platform's daily quota: until its next day), at most a day.
    * @default 30_000
    */
   cooldown?: number
@@ -336,10 +339,19 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
   protocol?: never
 }
 
+/** What marks a preset's `source` and `baseUrl` as a pair, for the type checker only. */
+declare const presetMade: unique symbol
+
+/** A preset's token source: its token requests go to the preset's {@link PresetBaseUrl}. */
+type PresetSource = TokenSource & { readonly [presetMade]: true }
+
+/** A preset's `baseUrl`: only the one the preset was given goes with its source (pass another to the preset). */
+type PresetBaseUrl = string & { readonly [presetMade]: true }
+
 /** Options for a manager of tokens from any provider. */
 interface SourceManagerOptions extends CommonManagerOptions {
   /** Fetches one new token. */
-  source: TokenSource
+  source: TokenSource & { readonly [presetMade]?: never }
   /**
    * The base URL of the API the tokens are for. Adapters send tokens only to its origin by default;
    * without it, adapters need an explicit `origins` option.
@@ -356,8 +368,22 @@ interface SourceManagerOptions extends CommonManagerOptions {
   dangerouslyAllowBrowser?: never
 }
 
+/**
+ * A preset's options with other manager options spread beside them: the preset's own `baseUrl` only,
+ * since its token requests go there whatever `baseUrl` says.
+ */
+interface PresetManagerOptions extends CommonManagerOptions {
+  source: PresetSource
+  baseUrl: PresetBaseUrl
+  protocol?: TokenProtocol
+  appid?: never
+  secret?: never
+  fetch?: never
+  dangerouslyAllowBrowser?: never
+}
+
 /** Options of {@link createTokenManager}. */
-type TokenManagerOptions = AnyWebManagerOptions | SourceManagerOptions
+type TokenManagerOptions = AnyWebManagerOptions | SourceManagerOptions | PresetManagerOptions
 
 /** Options of {@link TokenManager.getToken}. */
 interface GetTokenOptions {
@@ -461,6 +487,8 @@ interface TokenProtocol {
 
 export type {
   AnyWebManagerOptions,
+  PresetBaseUrl,
+  PresetSource,
   AuthErrorKind,
   AuthErrorState,
   IsAuthError,

@@ -133,6 +133,20 @@ describe('options', () => {
     const error = expectConfigError(() => createEmulator({ apps: { good: 'top-secret-1', bad: '' } }), 'apps.bad')
     expect(error.message).not.toContain('top-secret-1')
     expect(JSON.stringify(createEmulator({ apps: { a: 'top-secret-2' } }))).not.toContain('top-secret-2')
+    // A secret given as a number is still a secret: only its type is named.
+    const numeric = expectConfigError(() => createEmulator({ profile: 'feishu', apps: { cli: 987654 as unknown as string } }), 'apps.cli')
+    expect(numeric.message).toContain('got a number')
+    expect(numeric.message).not.toContain('987654')
+  })
+
+  it('refuses the AnyWeb-only options for another profile', () => {
+    for (const profile of ['wechat', 'wechatStable', 'wecom', 'feishu', 'dingtalk'] as const) {
+      expectConfigError(() => createEmulator({ profile, errorStatus: 500 }), 'errorStatus')
+      expectConfigError(() => createEmulator({ profile, users: {} }), 'users')
+      expectConfigError(() => createEmulator({ profile, tokenFrom: ['header'] }), 'tokenFrom')
+      createEmulator({ profile })
+    }
+    createEmulator({ profile: 'anyweb', errorStatus: 500, users: {}, tokenFrom: ['header'] })
   })
 })
 

@@ -76,8 +76,9 @@ async function emulator(args: string[]): Promise<number> {
     profile: playing,
     tokenTtl: integer('ttl', values.ttl, 7200, 1, 366 * 24 * 3600),
     ...(policy === undefined ? {} : { reissue: policy }),
-    errorStatus: integer('error-status', values['error-status'], 200, 200, 599),
-    users,
+    // Only when given: both are AnyWeb's, and the emulator refuses them for another profile.
+    ...(values['error-status'] === undefined ? {} : { errorStatus: integer('error-status', values['error-status'], 200, 200, 599) }),
+    ...(values.user === undefined ? {} : { users }),
     ...(apps === undefined ? {} : { apps }),
     ...(values.quiet ? {} : { onRequest: (entry: RequestLogEntry) => process.stdout.write(logLine(entry)) }),
   })

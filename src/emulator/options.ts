@@ -151,6 +151,21 @@ function fail(option: string, message: string): never {
 
 
 
+/** Only the type of a value that may be a secret given in the wrong form: `5` is still a secret. */
+function typeName(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
+}
+
+/** The options that only AnyWeb's profile reads: refused for another, where they would do nothing. */
+const ANYWEB_ONLY: readonly string[] = ['errorStatus', 'tokenFrom', 'users']
+
+function refuseAnyWebOnly(given: Record<string, unknown>, profile: EmulatorProfile): void {
+  const option = profile === 'anyweb' ? undefined : ANYWEB_ONLY.find((name) => given[name] !== undefined)
+  if (option !== undefined) {
+    fail(option, `is read by the 'anyweb' profile only (AnyWeb's error envelopes and /service/checkAddresses); the '${profile}' profile has no use for it.`)
+  }
+}
+
 function resolveApps(value: unknown): Map<string, string> {
   const source = value === undefined ? DEFAULT_APPS : value
   if (!isPlainObject(source)) fail('apps', `expected an object of appid → secret, got ${describe(source)}.`)
@@ -159,7 +174,7 @@ function resolveApps(value: unknown): Map<string, string> {
     if (appid.trim() === '') fail('apps', 'an appid is empty.')
     // The secret itself never goes into the message, only what is wrong with it.
     if (typeof secret !== 'string' || secret === '') {
-      fail(`apps.${appid}`, `expected a non-empty string secret, got ${secret === '' ? 'an empty string' : describe(secret)}.`)
+      fail(`apps.${appid}`, `expected a non-empty string secret, got ${secret === '' ? 'an empty string' : typeName(secret)}.`)
     }
     apps.set(appid, secret)
   }
@@ -240,8 +255,10 @@ function resolveEmulatorOptions(options: unknown): ResolvedEmulatorOptions {
   if (typeof errorStatus !== 'number' || !Number.isInteger(errorStatus) || errorStatus < 200 || errorStatus > 599) {
     fail('errorStatus', `expected an HTTP status between 200 and 599, got ${describe(errorStatus)}.`)
   }
+  const profile = resolveProfile(given.profile)
+  refuseAnyWebOnly(given, profile)
   return {
-    profile: resolveProfile(given.profile),
+    profile,
     apps: resolveApps(given.apps),
     tokenTtl,
     reissue: resolveReissue(given.reissue),

@@ -3,8 +3,9 @@
  * JSON body; AnyWeb's `code: "A108P001"` by default) and what a custom rule is given.
  * @packageDocumentation
  */
+import { ConfigurationError } from '../errors.js'
 import type { AuthErrorState, IsAuthError } from '../types.js'
-import { isPlainObject } from '../util.js'
+import { describe, isPlainObject } from '../util.js'
 import { MAX_ANSWER_BYTES, mayBeJson } from './answer.js'
 
 /**
@@ -31,7 +32,8 @@ interface AuthErrorRule {
 /** A rule checked once, with the texts its fast pre-check looks for. */
 interface ResolvedRule {
   readonly field: string
-  readonly codes: ReadonlySet<unknown>
+  /** The codes as text: a body's `40001` and `"40001"` both match either. */
+  readonly codes: ReadonlySet<string>
   readonly statuses: ReadonlySet<number> | undefined
   readonly needles: readonly string[]
 }
@@ -49,15 +51,43 @@ const rules = new WeakMap<IsAuthError, ResolvedRule>()
  * ```
  */
 function authErrorRule(rule: AuthErrorRule): IsAuthError {
+  const { field, codes, statuses } = checkRule(rule)
+  const needles = codes.map(String)
   const resolved: ResolvedRule = {
-    field: rule.field,
-    codes: new Set(rule.codes),
-    statuses: rule.statuses === undefined ? undefined : new Set(rule.statuses),
-    needles: rule.codes.map(String),
+    field,
+    codes: new Set(needles),
+    statuses: statuses === undefined ? undefined : new Set(statuses),
+    needles,
   }
   const isAuthError: IsAuthError = async (state) => state.status === 401 || bodyRefuses(resolved, state.status, await state.json())
   rules.set(isAuthError, resolved)
   return isAuthError
+}
+
+function invalid(option: string, message: string): never {
+  throw new ConfigurationError(option, `Invalid option \`${option}\` of authErrorRule(): ${message}`)
+}
+
+/** What is wrong with a value that should be an array of some items (the values themselves are not quoted). */
+function arrayFault(value: unknown): string {
+  if (!Array.isArray(value)) return describe(value)
+  return value.length === 0 ? 'an empty array' : 'an array with another item'
+}
+
+/** A rule's fields checked at once: a mistake shows when the rule is made, not as a refusal never seen. */
+function checkRule(rule: unknown): AuthErrorRule {
+  if (typeof rule !== 'object' || rule === null) invalid('rule', `expected an object { field, codes, statuses? }, got ${describe(rule)}.`)
+  const { field, codes, statuses } = rule as Partial<Record<keyof AuthErrorRule, unknown>>
+  if (typeof field !== 'string' || field === '') invalid('field', `expected the name of the JSON field holding the code (e.g. "errcode"), got ${describe(field)}.`)
+  const isCode = (code: unknown): boolean => (typeof code === 'number' && Number.isFinite(code)) || (typeof code === 'string' && code !== '')
+  if (!Array.isArray(codes) || codes.length === 0 || !codes.every(isCode)) {
+    invalid('codes', `expected a non-empty array of codes (numbers or non-empty strings, e.g. [40001, 42001]), got ${arrayFault(codes)}.`)
+  }
+  const isStatus = (status: unknown): boolean => Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599
+  if (statuses !== undefined && (!Array.isArray(statuses) || !statuses.every(isStatus))) {
+    invalid('statuses', `expected an array of HTTP statuses (whole numbers from 100 to 599, e.g. [200]), got ${arrayFault(statuses)}.`)
+  }
+  return rule as unknown as AuthErrorRule
 }
 
 /** The rule of a predicate made by {@link authErrorRule}; `undefined` for a custom one. */
@@ -67,7 +97,9 @@ function ruleOf(isAuthError: IsAuthError): ResolvedRule | undefined {
 
 /** Whether a parsed body, answered with `status`, carries one of the rule's codes. */
 function bodyRefuses(rule: ResolvedRule, status: number, body: unknown): boolean {
-  return (rule.statuses === undefined || rule.statuses.has(status)) && isPlainObject(body) && rule.codes.has(body[rule.field])
+  if ((rule.statuses !== undefined && !rule.statuses.has(status)) || !isPlainObject(body)) return false
+  const code = body[rule.field]
+  return (typeof code === 'number' || typeof code === 'string') && rule.codes.has(String(code))
 }
 
 /**

@@ -1,6 +1,7 @@
 import { anywebSource } from '../anyweb-source.js'
 import { anywebProtocol } from '../http/protocol.js'
-import { rejectUnknown, resolveAnyWeb } from '../options.js'
+import { brandPreset, rejectUnknown, resolveAnyWeb } from '../options.js'
+import type { PresetBaseUrl, PresetSource } from '../types.js'
 import type { PresetCommonOptions, PresetOptions } from './options.js'
 
 /**
@@ -37,9 +38,9 @@ const KNOWN_OPTIONS = new Set(['appid', 'secret', 'baseUrl', 'fetch', 'dangerous
 function anyweb(options: AnyWebPresetOptions): PresetOptions {
   if (typeof options === 'object' && options !== null) rejectUnknown(options, KNOWN_OPTIONS, '')
   const config = resolveAnyWeb((options ?? {}) as unknown as Record<string, unknown>)
-  return Object.freeze({
-    source: anywebSource(config, () => Date.now()),
-    baseUrl: config.baseUrl,
+  return brandPreset('anyweb', {
+    source: anywebSource(config, () => Date.now()) as PresetSource,
+    baseUrl: config.baseUrl as PresetBaseUrl,
     protocol: anywebProtocol,
     storeKey: `anyweb:${config.baseUrl}:${config.appid}`,
   })

@@ -20,6 +20,7 @@ interface DingtalkPresetOptions extends PresetCommonOptions {
 
 const PLATFORM: Platform = {
   name: 'dingtalk',
+  preset: 'dingtalk',
   title: 'DingTalk',
   defaultBaseUrl: 'https://api.dingtalk.com',
   console: 'the DingTalk developer console (the app’s Credentials page)',
@@ -33,6 +34,8 @@ const PLATFORM: Platform = {
   answer: {
     codeField: 'code',
     messageField: 'message',
+    // The new API sends no code on success; 0 is its older API's success, never an error.
+    okCode: 0,
     tokenField: 'accessToken',
     expiresField: 'expireIn',
     codes: {

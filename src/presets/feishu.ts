@@ -28,6 +28,7 @@ interface FeishuPresetOptions extends PresetCommonOptions {
 function platform(kind: 'tenant' | 'app'): Platform {
   return {
     name: kind === 'tenant' ? 'feishu' : 'feishu-app',
+    preset: 'feishu',
     title: 'Feishu',
     defaultBaseUrl: 'https://open.feishu.cn',
     console: 'the Feishu developer console (the app’s Credentials & Basic Info)',

@@ -3,8 +3,8 @@
  * @packageDocumentation
  */
 import { ConfigurationError } from '../errors.js'
-import { credential, refuseBrowser, resolveBaseUrl, resolveFetch } from '../options.js'
-import type { FetchLike, TokenProtocol, TokenSource } from '../types.js'
+import { brandPreset, credential, refuseBrowser, resolveBaseUrl, resolveFetch } from '../options.js'
+import type { FetchLike, PresetBaseUrl, PresetSource, TokenProtocol } from '../types.js'
 import { unknownKey, unknownKeyMessage } from '../util.js'
 import type { Platform, PresetConfig } from './platform.js'
 import { platformSource } from './source.js'
@@ -16,14 +16,18 @@ import { platformSource } from './source.js'
  * @example
  * ```ts
  * const options: PresetOptions = wechat({ appid: 'wx123', secret: process.env.WECHAT_SECRET! })
- * const manager = createTokenManager({ ...options, refreshWindow: 600_000 })
+ * const manager = createTokenManager({ ...options, onEvent: (event) => console.log(event.type) })
  * ```
  */
 interface PresetOptions {
   /** Fetches one token from the platform; the secret stays inside it. */
-  readonly source: TokenSource
-  /** The platform's API origin: the adapters send tokens there only. */
-  readonly baseUrl: string
+  readonly source: PresetSource
+  /**
+   * The platform's API origin: the adapters send tokens there only, and the token requests go there. To
+   * change it pass `baseUrl` to the preset (`wechat({ appid, secret, baseUrl })`): a different `baseUrl`
+   * spread beside the preset's options is refused, since its token requests would still go here.
+   */
+  readonly baseUrl: PresetBaseUrl
   /** The adapters' defaults: where the token goes, what a refusal looks like, the token endpoint. */
   readonly protocol: TokenProtocol
   /** `<platform>:<baseUrl>:<app id>`: a store shared by several platforms or apps never mixes their tokens. */
@@ -64,12 +68,12 @@ const COMMON_OPTIONS = ['baseUrl', 'fetch', 'dangerouslyAllowBrowser']
  */
 function presetOptions(platform: Platform, options: unknown, extra: readonly string[] = []): PresetOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError('options', `${platform.name}() needs an options object: { ${platform.idOption}, ${platform.secretOption} }.`)
+    throw new ConfigurationError('options', `${platform.preset}() needs an options object: { ${platform.idOption}, ${platform.secretOption} }.`)
   }
   const input = options as Record<string, unknown>
   const known = [platform.idOption, platform.secretOption, ...COMMON_OPTIONS, ...extra]
   const unknown = unknownKey(input, known)
-  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage(`${platform.name}() option`, unknown, known))
+  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage(`${platform.preset}() option`, unknown, known))
   const config: PresetConfig = {
     id: credential(platform.idOption, input[platform.idOption], platform.console),
     secret: credential(platform.secretOption, input[platform.secretOption], platform.console),
@@ -77,9 +81,9 @@ function presetOptions(platform: Platform, options: unknown, extra: readonly str
     fetch: resolveFetch(input.fetch),
   }
   refuseBrowser(input.dangerouslyAllowBrowser)
-  return Object.freeze({
-    source: platformSource(platform, config),
-    baseUrl: config.baseUrl,
+  return brandPreset(platform.preset, {
+    source: platformSource(platform, config) as PresetSource,
+    baseUrl: config.baseUrl as PresetBaseUrl,
     protocol: platform.protocol,
     storeKey: `${platform.name}:${config.baseUrl}:${config.id}`,
   })

@@ -16,7 +16,7 @@ interface AnswerShape {
   codeField: string
   /** The field of the error text (`errmsg`, `msg`, `message`). */
   messageField: string
-  /** The code that means success, when the platform sends one on success (WeCom's and Feishu's 0). */
+  /** The code that means success, when the platform may send one on success (0: WeChat, WeCom, Feishu, DingTalk's older API), as a number or text. */
   okCode?: number
   tokenField: string
   /** The lifetime in seconds (`expires_in`, `expire`, `expireIn`). */
@@ -37,6 +37,8 @@ interface PresetConfig {
 interface Platform {
   /** The preset's name: in store keys and in `PlatformApiError.platform`. */
   name: string
+  /** The preset function's name, for messages (`wechatStable`). */
+  preset: string
   /** The platform's name in messages. */
   title: string
   defaultBaseUrl: string

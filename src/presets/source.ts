@@ -5,7 +5,8 @@
  */
 import { isRedirect, parseJson, redirectError, scrubbed } from '../anyweb-source.js'
 import type { Reading } from '../anyweb-source.js'
-import { ConfigurationError, ErrorCode, TokenRequestError } from '../errors.js'
+import { ConfigurationError, ErrorCode, InvalidResponseError, TokenRequestError } from '../errors.js'
+import { boundedBody } from '../http/bounded-body.js'
 import type { TokenSource } from '../types.js'
 import { redactor } from '../util.js'
 import { checkAnswer } from './answer.js'
@@ -23,17 +24,17 @@ function platformSource(platform: Platform, config: PresetConfig): TokenSource {
       ),
       { cause: scrubbed(error, reading.redact) },
     )
-  return async ({ signal }) => {
+  return async ({ signal, now = Date.now }) => {
     const { url, init } = platform.request(config, tokenUrl)
     let response: Response
     let text: string
     try {
       response = await config.fetch(url, { ...init, signal, redirect: 'manual' })
       if (isRedirect(response)) throw redirectError(response, reading)
-      text = await response.text()
+      text = await boundedBody(response).text()
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      if (error instanceof TokenRequestError) throw error
+      if (error instanceof TokenRequestError || error instanceof InvalidResponseError) throw error
       throw networkError(error)
     }
     if (response.status === 404) {
@@ -43,7 +44,7 @@ function platformSource(platform: Platform, config: PresetConfig): TokenSource {
           `(e.g. "${platform.defaultBaseUrl}"), not a path: the preset appends ${platform.protocol.tokenPath} itself.`,
       )
     }
-    return checkAnswer(platform, response, parseJson(text), reading)
+    return checkAnswer(platform, response, parseJson(text), reading, now())
   }
 }
 

@@ -7,6 +7,7 @@ import type { WechatPresetOptions } from './wechat.js'
 const PLATFORM: Platform = {
   ...WECHAT,
   name: 'wechat-stable',
+  preset: 'wechatStable',
   protocol: wechatProtocol('/cgi-bin/stable_token'),
   request: ({ id, secret }, tokenUrl) => ({
     url: tokenUrl,

@@ -54,6 +54,7 @@ function wechatProtocol(tokenPath: string): TokenProtocol {
 
 const WECHAT: Omit<Platform, 'protocol' | 'request'> = {
   name: 'wechat',
+  preset: 'wechat',
   title: 'WeChat',
   defaultBaseUrl: 'https://api.weixin.qq.com',
   console: 'the WeChat Official Accounts / Mini Program platform (Development → Basic configuration)',

@@ -21,6 +21,7 @@ interface WecomPresetOptions extends PresetCommonOptions {
 
 const PLATFORM: Platform = {
   name: 'wecom',
+  preset: 'wecom',
   title: 'WeCom',
   defaultBaseUrl: 'https://qyapi.weixin.qq.com',
   console: 'the WeCom admin console (My company → CorpID; the app’s page → Secret, trusted IPs)',
