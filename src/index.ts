@@ -29,6 +29,9 @@ export type {
   CommonManagerOptions,
   FetchLike,
   GetTokenOptions,
+  PresetBaseUrl,
+  PresetManagerOptions,
+  PresetSource,
   RefreshCoordination,
   RefreshReason,
   RefusalBackoffOptions,
@@ -43,6 +46,6 @@ export type {
   TokenSnapshot,
   TokenSource,
   TokenSourceContext,
+  TokenProtocol,
   TokenStore,
 } from './types.js'
-export type { TokenProtocol } from './types.js'

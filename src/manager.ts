@@ -31,12 +31,12 @@ interface Flight {
   promise: Promise<Entry>
 }
 
-/**
- * What the manager reads of a signal: a caller's `AbortSignal`, or its own lifecycle.
- */
 /** The longest a final error's own `retryAfterMs` holds token requests back: a day (a daily quota's reset). */
 const MAX_FINAL_WAIT_MS = 24 * 3600 * 1000
 
+/**
+ * What the manager reads of a signal: a caller's `AbortSignal`, or its own lifecycle.
+ */
 type Abortable = Pick<AbortSignal, 'aborted' | 'reason' | 'addEventListener' | 'removeEventListener'>
 
 /**

@@ -342,10 +342,26 @@ interface AnyWebManagerOptions extends CommonManagerOptions {
 /** What marks a preset's `source` and `baseUrl` as a pair, for the type checker only. */
 declare const presetMade: unique symbol
 
-/** A preset's token source: its token requests go to the preset's {@link PresetBaseUrl}. */
+/**
+ * A preset's token source: its token requests go to the preset's {@link PresetBaseUrl}. Only presets
+ * make one; the type keeps a preset's source and origin together.
+ *
+ * @example
+ * ```ts
+ * const { source }: { source: PresetSource } = wechat({ appid, secret })
+ * ```
+ */
 type PresetSource = TokenSource & { readonly [presetMade]: true }
 
-/** A preset's `baseUrl`: only the one the preset was given goes with its source (pass another to the preset). */
+/**
+ * A preset's `baseUrl`: only the one the preset was given goes with its source (pass another to the
+ * preset, not beside it).
+ *
+ * @example
+ * ```ts
+ * createTokenManager({ ...wechat({ appid, secret, baseUrl: 'http://127.0.0.1:8787' }), onEvent: console.log })
+ * ```
+ */
 type PresetBaseUrl = string & { readonly [presetMade]: true }
 
 /** Options for a manager of tokens from any provider. */
@@ -371,6 +387,11 @@ interface SourceManagerOptions extends CommonManagerOptions {
 /**
  * A preset's options with other manager options spread beside them: the preset's own `baseUrl` only,
  * since its token requests go there whatever `baseUrl` says.
+ *
+ * @example
+ * ```ts
+ * const options: PresetManagerOptions = { ...feishu({ appId, appSecret }), refreshWindow: 600_000 }
+ * ```
  */
 interface PresetManagerOptions extends CommonManagerOptions {
   source: PresetSource
@@ -487,17 +508,16 @@ interface TokenProtocol {
 
 export type {
   AnyWebManagerOptions,
-  PresetBaseUrl,
-  PresetSource,
   AuthErrorKind,
   AuthErrorState,
-  IsAuthError,
-  TokenPlacement,
-  TokenProtocol,
   Awaitable,
   CommonManagerOptions,
   FetchLike,
   GetTokenOptions,
+  IsAuthError,
+  PresetBaseUrl,
+  PresetManagerOptions,
+  PresetSource,
   RefreshCoordination,
   RefreshReason,
   RefusalBackoffOptions,
@@ -509,6 +529,8 @@ export type {
   TokenManager,
   TokenManagerEvent,
   TokenManagerOptions,
+  TokenPlacement,
+  TokenProtocol,
   TokenSnapshot,
   TokenSource,
   TokenSourceContext,
