@@ -176,15 +176,8 @@ function interpret(response: Response, body: unknown, reading: Reading, now: num
 function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
   const { appid, secret } = config
   const reading: Reading = { tokenUrl: config.baseUrl + TOKEN_PATH, appid, redact: redactor(secret) }
-  // A redirect ends here, unread; any other answer is bounded where openapi-fetch reads it (it reads an
-  // error answer's whole text whatever `parseAs` says).
-  const boundedFetch = async (request: Request): Promise<Response> => {
-    const response = await config.fetch(request)
-    if (!isRedirect(response)) return boundedBody(response)
-    response.body?.cancel().catch(() => undefined)
-    throw redirectError(response, reading)
-  }
-  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: boundedFetch })
+  // Bounded where openapi-fetch reads it: it reads an error answer's whole text whatever `parseAs` says.
+  const client = createClient<paths>({ baseUrl: config.baseUrl, fetch: async (request) => readable(await config.fetch(request), reading) })
   return async ({ signal, now: clock = now }) => {
     let result
     try {
@@ -196,17 +189,33 @@ function anywebSource(config: ResolvedAnyWeb, now: () => number): TokenSource {
       })
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      if (error instanceof InvalidResponseError || error instanceof TokenRequestError) throw error
-      throw new TokenRequestError(
-        ErrorCode.Network,
-        reading.redact(
-          `Could not reach the AnyWeb token endpoint at ${config.baseUrl}: ${error instanceof Error ? error.message : String(error)}.`,
-        ),
-        { cause: scrubbed(error, reading.redact) },
-      )
+      throw requestFailure(error, 'AnyWeb', config.baseUrl, reading)
     }
     return interpret(result.response, result.response.ok ? result.data : result.error, reading, clock())
   }
+}
+
+/**
+ * A token endpoint's answer as it may be read: a redirect refused unread (its body let go, the secret
+ * never sent on), any other answer bounded ({@link boundedBody}).
+ */
+function readable(response: Response, reading: Reading): Response {
+  if (!isRedirect(response)) return boundedBody(response)
+  response.body?.cancel().catch(() => undefined)
+  throw redirectError(response, reading)
+}
+
+/**
+ * What a failed token request to `title`'s endpoint at `baseUrl` throws: the library's own errors as
+ * they are (a redirect, a body too long), anything else as `ERR_TOKEN_NETWORK`, the secret redacted.
+ */
+function requestFailure(error: unknown, title: string, baseUrl: string, reading: Reading): Error {
+  if (error instanceof InvalidResponseError || error instanceof TokenRequestError) return error
+  return new TokenRequestError(
+    ErrorCode.Network,
+    reading.redact(`Could not reach the ${title} token endpoint at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}.`),
+    { cause: scrubbed(error, reading.redact) },
+  )
 }
 
 /** How deep a network error's `cause` chain is kept (Node's fetch: TypeError → the socket's error). */
@@ -231,5 +240,5 @@ function scrubbed(error: unknown, redact: (text: string) => string, depth = 0): 
   return copy
 }
 
-export { anywebSource, CREDENTIAL_CODES, isRedirect, MIN_ANSWER_EXPIRES_IN, parseJson, parseRetryAfter, redirectError, scrubbed, validateGrant }
+export { anywebSource, CREDENTIAL_CODES, MIN_ANSWER_EXPIRES_IN, parseJson, parseRetryAfter, readable, requestFailure, validateGrant }
 export type { Reading }
