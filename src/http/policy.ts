@@ -6,7 +6,7 @@
 import { ConfigurationError } from '../errors.js'
 import { emitThrough, protocolOf } from '../ready-token.js'
 import type { TokenManager } from '../types.js'
-import { describe } from '../util.js'
+import { describe, unknownKey, unknownKeyMessage } from '../util.js'
 import { MAX_ANSWER_BYTES } from './answer.js'
 import type { AnswerLimits } from './answer.js'
 import type { IsAuthError } from './auth-error.js'
@@ -116,12 +116,6 @@ function originOf(option: string, value: unknown): string {
   return origin
 }
 
-/** The option name closest to `given` (one edit or a letter case away), for a "did you mean". */
-function nearest(given: string, known: readonly string[]): string | undefined {
-  const lower = given.toLowerCase()
-  return known.find((name) => name.toLowerCase() === lower || name.toLowerCase().startsWith(lower) || lower.startsWith(name.toLowerCase()))
-}
-
 /**
  * Checks the adapter options once and applies the defaults.
  * @throws {ConfigurationError} when an argument or option is invalid or unknown, or when `origins` is
@@ -134,11 +128,8 @@ function createPolicy(manager: TokenManager, options: ServiceTokenAdapterOptions
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('options', `Invalid adapter options: expected an object, got ${describe(options)}.`)
   }
-  for (const key of Object.keys(options)) {
-    if (KNOWN_OPTIONS.includes(key)) continue
-    const hint = nearest(key, KNOWN_OPTIONS)
-    throw new ConfigurationError(key, `Unknown adapter option \`${key}\`${hint === undefined ? '' : ` (did you mean \`${hint}\`?)`}; known options: ${KNOWN_OPTIONS.join(', ')}.`)
-  }
+  const unknown = unknownKey(options, KNOWN_OPTIONS)
+  if (unknown !== undefined) throw new ConfigurationError(unknown.key, unknownKeyMessage('adapter option', unknown, KNOWN_OPTIONS))
   // The manager's platform (AnyWeb unless made with a preset or a `protocol`) gives the defaults.
   // A manager made by hand speaks AnyWeb's protocol.
   const protocol = protocolOf(manager) ?? anywebProtocol
